@@ -17,5 +17,5 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("AIMC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "aimc-cache"))
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIMC_CACHE_DIR", str(tmp_path / "aimc-cache"))

@@ -107,8 +107,11 @@ class TaskConfig:
     data_dir: Optional[str] = None
     max_train_samples: Optional[int] = None
     max_eval_samples: Optional[int] = None
+    # Fine-tuning epochs used when train.epochs is null: one pass over the large tasks, more over the small ones.
+    train_epochs: float = 3.0
 
     def __post_init__(self) -> None:
+        _positive(self.train_epochs, "task.train_epochs")
         for f in ("max_train_samples", "max_eval_samples"):
             v = getattr(self, f)
             _require(v is None or v > 0, f"task.{f}", f"must be > 0 or null, got {v}")
@@ -144,7 +147,7 @@ class TrainConfig:
     mode: TrainMode = TrainMode.fp
     learning_rate: float = 5e-5
     batch_size: int = 32
-    epochs: float = 3.0
+    epochs: Optional[float] = None  # None: the task's train_epochs
     max_steps: Optional[int] = None  # overrides epochs when set
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
@@ -156,7 +159,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _positive(self.learning_rate, "train.learning_rate")
         _require(self.batch_size > 0, "train.batch_size", f"must be > 0, got {self.batch_size}")
-        _positive(self.epochs, "train.epochs")
+        if self.epochs is not None:
+            _positive(self.epochs, "train.epochs")
         _require(self.max_steps is None or self.max_steps > 0, "train.max_steps", f"must be > 0, got {self.max_steps}")
         _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
         _non_negative(self.weight_decay, "train.weight_decay")
@@ -322,6 +326,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        if self.train.epochs is None:  # resolved here so that the cache key and results record the real value
+            self.train.epochs = self.task.train_epochs
         _require(self.num_threads is None or self.num_threads > 0, "num_threads", "must be > 0 or null")
 
 

@@ -208,7 +208,7 @@ def _train_loop(model, tokenizer, train_set, run: RunConfig, ckpt_dir: Path, bef
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
 
-        value = float(out.loss)
+        value = float(out.loss.detach())
         if not math.isfinite(value):
             raise FloatingPointError(f"training loss became {value} at step {step}; lower train.learning_rate")
         loss_ema = value if loss_ema is None else 0.98 * loss_ema + 0.02 * value
