@@ -115,9 +115,6 @@ def test_interrupted_finetune_resumes_from_its_checkpoint(tmp_path):
 
 def test_hub_only_model_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from aimc_runner import hub
-
-    hub.hub_reachable.cache_clear()
     t0 = time.perf_counter()
     with pytest.raises(models.ModelNotAvailableError, match="unreachable"):
         run_experiment(make("model=bert_base", "model.name_or_path=no-such-org/no-such-model-xyz"), tmp_path)

@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
+import threading
+from typing import Optional
+from urllib.parse import urlparse
 
-HUB_HOST = "huggingface.co"
+OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
-@functools.lru_cache(maxsize=1)
-def hub_reachable(timeout_s: float = 3.0) -> bool:
-    """False when an offline flag is set or a TCP connection to the hub cannot be opened within ``timeout_s``."""
-    for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(flag, "").strip().lower() in ("1", "true", "yes", "on"):
-            return False
-    host = os.environ.get("HF_ENDPOINT", f"https://{HUB_HOST}").split("://", 1)[-1].split("/", 1)[0]
-    try:
-        with socket.create_connection((host.split(":")[0], 443), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
+def _offline_env() -> Optional[str]:
+    """The name of an offline switch that is set, if any."""
+    for var in OFFLINE_FLAGS:
+        if os.environ.get(var, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return var
+    return None
+
+
+def unreachable_reason(timeout_s: float = 3.0) -> Optional[str]:
+    """Why the hub cannot be reached, or None if a TCP connection to it opens within ``timeout_s``.
+
+    A cheap check up front, because the hub clients retry for minutes on a network that drops packets.
+    """
+    var = _offline_env()
+    if var:
+        return f"{var} is set"
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname, url.port or (80 if url.scheme == "http" else 443)
+    result: list = []
+
+    def connect():
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            result.append(None)
+        except OSError as e:
+            result.append(f"cannot connect to {host}:{port} ({e})")
+
+    # In a thread, because the DNS lookup inside create_connection ignores the timeout and can hang.
+    t = threading.Thread(target=connect, daemon=True)
+    t.start()
+    t.join(timeout_s + 0.5)
+    return result[0] if result else f"no answer from {host}:{port} within {timeout_s:g} s"

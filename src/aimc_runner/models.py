@@ -18,7 +18,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from .config import ModelConfig, ModelSource
-from .hub import hub_reachable
+from . import hub
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,11 @@ def resolve(cfg: ModelConfig) -> str:
         return name
     except (OSError, ValueError):
         pass
-    if not hub_reachable():
+    reason = hub.unreachable_reason()
+    if reason:
         raise ModelNotAvailableError(
             f"model.name_or_path={name!r} is not a local folder nor in the Hugging Face cache, and the Hugging Face "
-            f"hub is unreachable from this machine. Download it where the hub is reachable "
+            f"hub is unreachable from this machine ({reason}). Download it where the hub is reachable "
             f"(`huggingface-cli download {name}`) and copy the cache, or set model.name_or_path=/path/to/{name}."
         )
     return name
