@@ -1,0 +1,232 @@
+"""A weight matrix programmed onto analog tiles, and its matrix-vector products.
+
+``AnalogTileArray(weight, cfg, rngs)`` cuts ``W`` (out × in) into blocks of at most ``rows`` inputs × ``cols``
+outputs, one tile each (spec 1), maps each block to differential conductance pairs, applies the long-term device
+model (programming noise, drift, 1/f: spec 6) once, and precomputes the tile's effective conductance matrix
+``τ ⊙ (G+ - G-)`` (spec 3.1). ``tile(x, r_in, generator)`` then runs the MVM on any batch ``[..., in]``:
+
+1. PWM (spec 2): ``n = round(clip(x / r_in, ±1) · (2^(b-1) - 1))``, split into windows (one_pass / split /
+   bit_serial);
+2. per window, the charge each column's ADC receives, ``Q = dv · t_slot · n @ (τ ⊙ (G+ - G-))`` in fC — one GEMM
+   (``method=effective``), or the slot-by-slot solve (``method=time_stepped``, also exact for floating idle rows);
+3. ns read noise (spec 5), sampled exactly per column: ``N(0, Σ_i (dv·t_slot·τ_ij·n_i)² σ_ij²)``;
+4. the ADC per column and window (spec 4), then the digital weighted sum of windows;
+5. back to weight units, ``y = Q̂ · r_in / (s · dv · t_slot · (2^(b-1) - 1))``, times the drift-compensation
+   gain, and digital accumulation of the partial sums of row-blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .circuit import adc as adc_mod
+from .circuit import pwm
+from .circuit.ladder import column_charge, transfer_factors
+from .config import AdcKind, IdleRows, IrDropMethod, TileConfig
+from .device import pcm
+from .device.mapping import MappedBlock, map_block
+from .device.read_noise import noise_moments, sample_column_noise
+
+
+@dataclass
+class ChipRngs:
+    """One generator per slow noise timescale of one chip (the per-MVM read noise gets a torch generator)."""
+
+    programming: np.random.Generator
+    drift: np.random.Generator
+
+    @classmethod
+    def from_seed(cls, seed: int) -> "ChipRngs":
+        prog, drift = np.random.SeedSequence(seed).spawn(2)
+        return cls(np.random.default_rng(prog), np.random.default_rng(drift))
+
+
+@dataclass
+class _Block:
+    inputs: slice  # rows of W^T (layer inputs) this tile holds
+    outputs: slice  # columns (layer outputs)
+    mapped: MappedBlock  # target (noise-free) mapping: scale and placement
+    g_pos: np.ndarray  # µS [rows, n_out] at evaluation time (after programming noise, drift, 1/f)
+    g_neg: np.ndarray
+    tau: np.ndarray  # [n_in, n_out] transfer factors on the used rows (1 without IR-drop)
+    w_eff: torch.Tensor  # µS [n_in, n_out]: τ ⊙ (G+ - G-) on the used rows
+    moments: Optional[torch.Tensor]  # [n_in, 3·n_out] read-noise GEMM operands
+    gain: float  # digital drift-compensation gain
+
+
+def _blocks(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def check_supported(cfg: TileConfig) -> None:
+    """Refuse tile configurations this model cannot simulate exactly, before any work."""
+    c = cfg.circuit
+    if c.method == IrDropMethod.time_stepped and not cfg.pwm.enabled:
+        raise ValueError("tile.circuit.method=time_stepped needs integer pulse lengths: set tile.pwm.enabled=true")
+    if cfg.device.read_noise and c.irdrop and c.idle_rows == IdleRows.float:
+        raise ValueError(
+            "tile.device.read_noise with tile.circuit.idle_rows=float is not supported: with floating idle rows the "
+            "current division τ changes slot by slot, so the exact read-noise variance needs a per-slot solve; "
+            "use idle_rows=hold or turn read noise off"
+        )
+    if c.segments is not None:
+        raise ValueError("tile.circuit.segments (row lumping) is not implemented; the exact per-row model is used")
+
+
+class AnalogTileArray:
+    """``W`` (out × in) programmed on ``ceil(in/rows) × ceil(out/cols)`` tiles.
+
+    Parameters
+    ----------
+    weight : torch.Tensor or np.ndarray
+        ``[out, in]`` in weight units (an ``nn.Linear`` weight).
+    cfg : TileConfig
+        Device, circuit, ADC and PWM settings.
+    rngs : ChipRngs
+        Generators for programming noise and drift/1/f draws (one chip). Unused when those effects are off.
+    dtype, device : torch dtype and device of the MVM (float32 for models; float64 to compare with the oracle).
+    """
+
+    def __init__(self, weight, cfg: TileConfig, rngs: Optional[ChipRngs] = None, *,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> None:
+        check_supported(cfg)
+        w = weight.detach().cpu().double().numpy() if isinstance(weight, torch.Tensor) else np.asarray(weight, float)
+        if w.ndim != 2 or not np.all(np.isfinite(w)):
+            raise ValueError(f"`weight` must be a finite 2-D [out, in] matrix, got shape {w.shape}")
+        self.cfg, self.dtype, self.device = cfg, dtype, torch.device(device)
+        self.out_features, self.in_features = w.shape
+        self.n_max = pwm.n_max(cfg.pwm.bits)
+        self.q_lsb_fc = adc_mod.q_lsb_fc(cfg.adc.i_ref_ua, cfg.adc.f_adc_ghz)
+        rngs = rngs or ChipRngs.from_seed(0)
+        rows, cols = cfg.circuit.rows, cfg.circuit.cols
+        self.blocks = [self._program(w[o, i].T, i, o, rngs)
+                       for i in _blocks(self.in_features, rows) for o in _blocks(self.out_features, cols)]
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Programming
+
+    def _program(self, w_blk: np.ndarray, inputs: slice, outputs: slice, rngs: ChipRngs) -> _Block:
+        dev, circ = self.cfg.device, self.cfg.circuit
+        mapped = map_block(w_blk, g_min_us=dev.g_min_us, g_max_us=dev.g_max_us, rows=circ.rows,
+                           placement=circ.placement)
+        used = mapped.used
+        g_pos, g_neg = mapped.g_pos.copy(), mapped.g_neg.copy()
+        if dev.programming_noise:  # only the block's own cells are programmed; unused rows stay at 0 µS
+            g_pos[used] = pcm.programming_noise(g_pos[used], dev.g_max_us, rngs.programming)
+            g_neg[used] = pcm.programming_noise(g_neg[used], dev.g_max_us, rngs.programming)
+        tau_prog = self._tau(g_pos, g_neg)
+        w_prog = tau_prog[used] * (g_pos - g_neg)[used]
+
+        t = self.cfg.t_inference_s
+        g_pos_t, g_neg_t = g_pos, g_neg
+        if dev.drift or dev.one_over_f:
+            g_pos_t, g_neg_t = g_pos.copy(), g_neg.copy()
+            for g_p, g_t in ((g_pos, g_pos_t), (g_neg, g_neg_t)):
+                g_now = g_p[used]
+                if dev.drift:
+                    nu = pcm.drift_exponents(g_p[used], dev.g_max_us, rngs.drift)
+                    g_now = pcm.drifted(g_p[used], nu, t, dev.t0_s)
+                if dev.one_over_f:
+                    g_now = pcm.one_over_f_noise(g_p[used], g_now, dev.g_max_us, t, rngs.drift, dev.t0_s,
+                                                 dev.t_read_ns)
+                g_t[used] = g_now
+        tau = self._tau(g_pos_t, g_neg_t) if g_pos_t is not g_pos else tau_prog
+        w_eff = tau[used] * (g_pos_t - g_neg_t)[used]
+        gain = 1.0
+        if dev.drift_compensation and (dev.drift or dev.one_over_f):
+            # Probe: one-hot full-scale inputs, whose responses are the rows of τ ⊙ (G+ - G-) (see pcm.py).
+            gain = pcm.drift_compensation_gain(w_prog, w_eff)
+        as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
+        moments = None
+        if dev.read_noise:
+            moments = noise_moments(as_t(tau[used]), as_t((g_pos_t - g_neg_t)[used]))
+        return _Block(inputs, outputs, mapped, g_pos_t, g_neg_t, tau[used], as_t(w_eff), moments, gain)
+
+    def _tau(self, g_pos: np.ndarray, g_neg: np.ndarray) -> np.ndarray:
+        circ = self.cfg.circuit
+        if not circ.irdrop:
+            return np.ones_like(g_pos)
+        return transfer_factors(g_pos, g_neg, r_wire_ohm=circ.r_wire_ohm, adc_sides=circ.adc_sides)
+
+    def effective_weight(self) -> torch.Tensor:
+        """The weights the tile computes with (IR-drop, device state, drift gain), ``[out, in]``, weight units."""
+        w = torch.zeros(self.out_features, self.in_features, dtype=self.dtype, device=self.device)
+        for b in self.blocks:
+            w[b.outputs, b.inputs] = (b.w_eff * (b.gain / b.mapped.scale)).T
+        return w
+
+    # ------------------------------------------------------------------------------------------------------------
+    # MVM
+
+    def __call__(self, x: torch.Tensor, r_in, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``y ≈ x @ W.T`` through the tiles, ``[..., in]`` → ``[..., out]``.
+
+        ``r_in``: the input range, a scalar (calibrated, per layer) or a tensor broadcastable to ``[..., 1]``
+        (dynamic, per token; must be > 0). ``generator``: the per-MVM read-noise generator (required when read
+        noise is on), on ``x``'s device.
+        """
+        cfg = self.cfg
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"`x` has {x.shape[-1]} features, the tile array expects {self.in_features}")
+        if cfg.device.read_noise and generator is None:
+            raise ValueError("`generator` is required when tile.device.read_noise is on")
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features).to(self.dtype)
+        r = torch.as_tensor(r_in, dtype=self.dtype, device=x2.device)
+        r = r.reshape(-1, 1) if r.dim() > 0 else r.reshape(1, 1)
+        if r.shape[0] not in (1, x2.shape[0]):
+            raise ValueError(f"`r_in` must be a scalar or one value per token, got shape {tuple(r.shape)}")
+        if cfg.pwm.enabled:
+            n = pwm.quantize(x2, r, cfg.pwm.bits).to(self.dtype)
+        else:  # ideal DAC: unquantized pulse lengths (a limit for studies; not a realisable chip)
+            n = torch.clamp(x2 / r, -1.0, 1.0) * self.n_max
+
+        y = torch.zeros(x2.shape[0], self.out_features, dtype=self.dtype, device=x2.device)
+        for b in self.blocks:
+            n_blk = n[:, b.inputs]
+            windows = (pwm.windows(n_blk, cfg.pwm.bits, cfg.pwm.mode, cfg.pwm.split_low_bits)
+                       if cfg.pwm.enabled else [(n_blk, 1)])
+            q_sum = None
+            for durations, weight in windows:
+                q = self._window_charge(b, durations.to(self.dtype), generator)
+                q_sum = q * weight if q_sum is None else q_sum + q * weight
+            y[:, b.outputs] += q_sum * (b.gain / (b.mapped.scale * self._charge_per_weight_unit()))
+        return (y * r).reshape(*lead, self.out_features)
+
+    def _charge_per_weight_unit(self) -> float:
+        c = self.cfg.circuit
+        return c.dv_v * c.t_slot_ns * self.n_max
+
+    def _window_charge(self, b: _Block, d: torch.Tensor, generator) -> torch.Tensor:
+        """ADC output charge (fC) of each column for one PWM window with pulse lengths ``d`` ``[N, n_in]``."""
+        cfg, circ = self.cfg, self.cfg.circuit
+        drive = circ.dv_v * circ.t_slot_ns
+        if circ.method == IrDropMethod.time_stepped and circ.irdrop:
+            full = np.zeros((d.shape[0], circ.rows), dtype=np.int64)
+            full[:, b.mapped.used] = d.detach().cpu().numpy().astype(np.int64)
+            q_np = column_charge(b.g_pos, b.g_neg, full, r_wire_ohm=circ.r_wire_ohm, dv_v=circ.dv_v,
+                                 t_slot_ns=circ.t_slot_ns, idle_rows=circ.idle_rows.value,
+                                 method="time_stepped", adc_sides=circ.adc_sides.value)
+            q = torch.as_tensor(q_np, dtype=self.dtype, device=d.device)
+        else:
+            q = drive * (d @ b.w_eff)
+        if cfg.device.read_noise:
+            t_mean = d.abs().mean(dim=-1) * circ.t_slot_ns  # each token's own mean pulse length, ns
+            q = q + sample_column_noise(drive * d, None, None, t_mean, generator, cfg.device.read_noise_scale,
+                                        moments=b.moments)
+        return self._adc(q, b, d.shape[-1])
+
+    def _adc(self, q: torch.Tensor, b: _Block, n_in: int) -> torch.Tensor:
+        a = self.cfg.adc
+        if a.kind == AdcKind.cco:
+            return adc_mod.cco(q, self.q_lsb_fc, a.bits)
+        if a.kind == AdcKind.uniform:
+            # Full scale: every used row fully on for the whole window at g_max (the column's largest charge).
+            c = self.cfg.circuit
+            q_fs = c.dv_v * c.t_slot_ns * self.n_max * self.cfg.device.g_max_us * n_in
+            return adc_mod.uniform(q, a.bits, a.range_fs * q_fs)
+        return q

@@ -1,0 +1,175 @@
+"""The programmed tile array: ideal limits, agreement with the circuit solvers, blocks, converters, noise."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from aimc_runner.circuit import column_charge
+from aimc_runner.circuit.adc import q_lsb_fc
+from aimc_runner.config import (AdcConfig, AdcKind, CircuitConfig, DeviceConfig, IdleRows, IrDropMethod, PwmConfig,
+                                PwmMode, TileConfig)
+from aimc_runner.device.mapping import map_block
+from aimc_runner.device.read_noise import column_noise_std
+from aimc_runner.tile import AnalogTileArray, ChipRngs
+
+F64 = dict(dtype=torch.float64)
+
+
+def tile_cfg(rows=64, cols=64, *, irdrop=False, r=0.5, adc=AdcKind.none, pwm=True, read_noise=False,
+             method=IrDropMethod.effective, idle=IdleRows.hold, mode=PwmMode.one_pass, **device) -> TileConfig:
+    return TileConfig(
+        name="test", analog=True,
+        device=DeviceConfig(read_noise=read_noise, **device),
+        circuit=CircuitConfig(rows=rows, cols=cols, irdrop=irdrop, r_wire_ohm=r, method=method, idle_rows=idle),
+        adc=AdcConfig(kind=adc), pwm=PwmConfig(enabled=pwm, mode=mode))
+
+
+def data(out=24, inp=40, batch=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(out, inp, generator=g, **F64) * 0.1
+    x = torch.randn(batch, inp, generator=g, **F64)
+    return w, x
+
+
+def quantized(x, r, bits=8):
+    full = 2 ** (bits - 1) - 1
+    return torch.round(torch.clamp(x / r, -1, 1) * full) * r / full
+
+
+def test_ideal_tile_is_the_product_of_the_quantized_inputs():
+    w, x = data()
+    y = AnalogTileArray(w, tile_cfg(), **F64)(x, 2.0)
+    torch.testing.assert_close(y, quantized(x, 2.0) @ w.T, rtol=1e-12, atol=1e-12)
+
+
+def test_without_pwm_and_effects_the_tile_is_the_digital_product():
+    w, x = data()
+    y = AnalogTileArray(w, tile_cfg(pwm=False), **F64)(x, 10.0)
+    torch.testing.assert_close(y, x @ w.T, rtol=1e-12, atol=1e-12)
+
+
+def test_layers_larger_than_a_tile_are_split_and_partial_sums_added():
+    w, x = data(out=70, inp=90)
+    arr = AnalogTileArray(w, tile_cfg(rows=32, cols=16), **F64)
+    assert len(arr.blocks) == 3 * 5
+    torch.testing.assert_close(arr(x, 2.0), quantized(x, 2.0) @ w.T, rtol=1e-12, atol=1e-12)
+
+
+def test_any_batch_shape_and_per_token_ranges():
+    w, _ = data()
+    x = torch.randn(2, 3, 40, **F64)
+    r = x.abs().amax(-1, keepdim=True)
+    y = AnalogTileArray(w, tile_cfg(), **F64)(x, r)
+    assert y.shape == (2, 3, 24)
+    torch.testing.assert_close(y, quantized(x, r) @ w.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", [PwmMode.split, PwmMode.bit_serial])
+def test_multi_window_modes_equal_one_pass_without_an_adc(mode):
+    w, x = data()
+    ref = AnalogTileArray(w, tile_cfg(irdrop=True), **F64)(x, 2.0)
+    y = AnalogTileArray(w, tile_cfg(irdrop=True, mode=mode), **F64)(x, 2.0)
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("adc_sides", ["both", "south"])
+def test_irdrop_tile_equals_the_circuit_solver_on_the_mapped_conductances(adc_sides):
+    w, x = data(out=12, inp=20)
+    cfg = tile_cfg(rows=32, cols=16, irdrop=True, r=1.0)
+    cfg.circuit.adc_sides = type(cfg.circuit.adc_sides)(adc_sides)
+    y = AnalogTileArray(w, cfg, **F64)(x, 2.0)
+    m = map_block(w.T.numpy(), g_min_us=0.0, g_max_us=25.0, rows=32)
+    n = np.zeros((x.shape[0], 32), dtype=np.int64)
+    n[:, m.used] = torch.round(torch.clamp(x / 2.0, -1, 1) * 127).numpy().astype(np.int64)
+    q = column_charge(m.g_pos, m.g_neg, n, r_wire_ohm=1.0, method="time_stepped", adc_sides=adc_sides)
+    expected = q * 2.0 / (m.scale * 0.2 * 1.0 * 127)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-12)
+    assert not np.allclose(y.numpy(), (quantized(x, 2.0) @ w.T).numpy(), rtol=1e-4)  # IR-drop is visible
+
+
+@pytest.mark.parametrize("idle", [IdleRows.hold, IdleRows.float])
+def test_time_stepped_tile_path(idle):
+    w, x = data(out=10, inp=64)
+    cfg = tile_cfg(rows=64, cols=16, irdrop=True, r=1.0, method=IrDropMethod.time_stepped, idle=idle)
+    y = AnalogTileArray(w, cfg, **F64)(x, 2.0)
+    if idle == IdleRows.hold:
+        ref = AnalogTileArray(w, tile_cfg(rows=64, cols=16, irdrop=True, r=1.0), **F64)(x, 2.0)
+        torch.testing.assert_close(y, ref, rtol=1e-9, atol=1e-12)
+    else:
+        ideal = quantized(x, 2.0) @ w.T
+        assert torch.all((y - ideal).abs() < 0.2 * ideal.abs().max())
+
+
+def test_cco_adc_outputs_whole_counts():
+    w, x = data()
+    cfg = tile_cfg(adc=AdcKind.cco)
+    arr = AnalogTileArray(w, cfg, **F64)
+    y = arr(x, 2.0)
+    b = arr.blocks[0]
+    counts = y / 2.0 * (b.mapped.scale * 0.2 * 127) / q_lsb_fc()
+    torch.testing.assert_close(counts, torch.round(counts), rtol=0, atol=1e-9)
+    ideal = quantized(x, 2.0) @ w.T
+    lsb_in_weight_units = q_lsb_fc() * 2.0 / (b.mapped.scale * 0.2 * 127)
+    assert torch.all((y - ideal).abs() < lsb_in_weight_units + 1e-12)  # truncation: less than one period
+
+
+def test_read_noise_is_reproducible_and_has_the_model_std():
+    w, x = data(out=8, inp=30, batch=4)
+    cfg = tile_cfg(read_noise=True)
+    arr = AnalogTileArray(w, cfg, **F64)
+    y1 = arr(x, 2.0, torch.Generator().manual_seed(1))
+    y2 = arr(x, 2.0, torch.Generator().manual_seed(1))
+    y3 = arr(x, 2.0, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+    assert not torch.equal(y1, y3)
+    # Empirical std over many draws of one token equals the exact column noise std.
+    xs = x[:1].expand(20000, -1)
+    ys = arr(xs, 2.0, torch.Generator().manual_seed(3))
+    b = arr.blocks[0]
+    n = torch.round(torch.clamp(x[:1] / 2.0, -1, 1) * 127)
+    std_q = column_noise_std(0.2 * n, None, None, n.abs().mean(-1), moments=b.moments)
+    std_y = std_q * 2.0 / (b.mapped.scale * 0.2 * 127)
+    torch.testing.assert_close(ys.std(0), std_y[0], rtol=0.03, atol=0)
+
+
+def test_programming_noise_is_drawn_from_the_chip_generator():
+    w, x = data()
+    cfg = tile_cfg(programming_noise=True)
+    y1 = AnalogTileArray(w, cfg, ChipRngs.from_seed(5), **F64)(x, 2.0)
+    y2 = AnalogTileArray(w, cfg, ChipRngs.from_seed(5), **F64)(x, 2.0)
+    y3 = AnalogTileArray(w, cfg, ChipRngs.from_seed(6), **F64)(x, 2.0)
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+    assert not torch.equal(y1, y3)
+
+
+def test_drift_compensation_restores_the_response_scale():
+    w, x = data(out=32, inp=48)
+    cfg = tile_cfg(drift=True, drift_compensation=False)
+    cfg.t_inference_s = 3600.0 * 24 * 365
+    ideal = quantized(x, 2.0) @ w.T
+    raw = AnalogTileArray(w, cfg, ChipRngs.from_seed(0), **F64)(x, 2.0)
+    cfg.device.drift_compensation = True
+    comp = AnalogTileArray(w, cfg, ChipRngs.from_seed(0), **F64)(x, 2.0)
+    assert raw.abs().mean() < 0.8 * ideal.abs().mean()  # a year of drift shrinks the outputs
+    assert abs(comp.abs().mean() / ideal.abs().mean() - 1) < 0.1
+
+
+def test_effective_weight_matches_the_mvm_without_converters():
+    w, x = data()
+    arr = AnalogTileArray(w, tile_cfg(irdrop=True, r=1.0, pwm=False), **F64)
+    torch.testing.assert_close(arr(x, 10.0), x @ arr.effective_weight().T, rtol=1e-12, atol=1e-12)
+
+
+def test_unsupported_combinations_fail_before_any_work():
+    w, _ = data()
+    with pytest.raises(ValueError, match="pwm"):
+        AnalogTileArray(w, tile_cfg(irdrop=True, pwm=False, method=IrDropMethod.time_stepped))
+    with pytest.raises(ValueError, match="read_noise"):
+        AnalogTileArray(w, tile_cfg(irdrop=True, read_noise=True, method=IrDropMethod.time_stepped,
+                                    idle=IdleRows.float))
+    with pytest.raises(ValueError, match="weight"):
+        AnalogTileArray(torch.full((3, 3), float("nan")), tile_cfg())
