@@ -173,3 +173,13 @@ def test_unsupported_combinations_fail_before_any_work():
                                     idle=IdleRows.float))
     with pytest.raises(ValueError, match="weight"):
         AnalogTileArray(torch.full((3, 3), float("nan")), tile_cfg())
+
+
+def test_transfer_matrix_gives_the_tiles_effective_weights():
+    w, x = data(out=70, inp=90)
+    cfg = tile_cfg(rows=32, cols=16, irdrop=True, r=1.0, pwm=False)
+    from aimc_runner.tile import transfer_matrix
+
+    tau = transfer_matrix(w, cfg)
+    assert tau.shape == w.shape and bool((tau > 0).all() and (tau <= 1).all())
+    torch.testing.assert_close(AnalogTileArray(w, cfg, **F64).effective_weight(), tau * w, rtol=1e-12, atol=1e-14)

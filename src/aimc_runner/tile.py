@@ -230,3 +230,25 @@ class AnalogTileArray:
             q_fs = c.dv_v * c.t_slot_ns * self.n_max * self.cfg.device.g_max_us * n_in
             return adc_mod.uniform(q, a.bits, a.range_fs * q_fs)
         return q
+
+
+def transfer_matrix(weight, cfg: TileConfig) -> torch.Tensor:
+    """IR-drop factors τ arranged like the weight, ``[out, in]``, so that the tile computes ``τ ⊙ W`` (spec 3.1).
+
+    For the noise-free mapping of ``weight`` (``G+ - G- = s·W``, so τ is all the tile changes). Used by
+    tile-aware training, which holds τ fixed within a step and refreshes it as the weights move. Ones when
+    ``cfg.circuit.irdrop`` is off.
+    """
+    w = weight.detach().cpu().double().numpy() if isinstance(weight, torch.Tensor) else np.asarray(weight, float)
+    dtype = weight.dtype if isinstance(weight, torch.Tensor) else torch.float64
+    device = weight.device if isinstance(weight, torch.Tensor) else "cpu"
+    circ, dev = cfg.circuit, cfg.device
+    tau = np.ones_like(w)
+    if circ.irdrop:
+        for i in _blocks(w.shape[1], circ.rows):
+            for o in _blocks(w.shape[0], circ.cols):
+                m = map_block(w[o, i].T, g_min_us=dev.g_min_us, g_max_us=dev.g_max_us, rows=circ.rows,
+                              placement=circ.placement)
+                t = transfer_factors(m.g_pos, m.g_neg, r_wire_ohm=circ.r_wire_ohm, adc_sides=circ.adc_sides)
+                tau[o, i] = t[m.used].T
+    return torch.as_tensor(tau, dtype=dtype, device=device)
