@@ -1,0 +1,154 @@
+"""An ngspice transient simulation of a few columns: the external check of the ladder model (spec 3.2).
+
+The netlist is the circuit of spec section 3 written out element by element:
+
+* row drivers: per row i one ideal source for the G+ devices' row (``rp<i>``) and one for the G- devices' row
+  (``rn<i>``), shared by all columns (row wires are ideal);
+* per column j a chain of wire resistors ``r_wire`` between the cell nodes and ``r_wire/2`` into the ADC node, which
+  an ideal source holds at v_read; the ADC current is that source's branch current;
+* ``hold``: each device is a resistor from its row to the column node; the row sources are PWL steps back to v_read;
+* ``float``: each cell has its own switch: a behavioural current source ``I = G·(v_row - v_col)·v(k<i>)`` gated by
+  the row's word line ``k<i>`` (1 while on, 0 after). The row drivers stay at their on-voltages; an off cell's
+  row voltage is irrelevant because the cell carries no current.
+
+Ideal steps are replaced by linear ramps of width ``eps`` centred on the step time. In a resistive network the ADC
+current then is piecewise linear in time with breakpoints at the ramp corners (``hold``), so the trapezoid
+integral over ngspice's timepoints (which include every PWL corner) equals the ideal step's integral exactly;
+in ``float`` the gated current is slightly non-linear inside a ramp, an error of order eps/t_slot × IR fraction.
+Charge is integrated with ngspice's ``integ`` over the whole window and printed at full precision.
+Units in the netlist are SI (Ω, V, s, A); the result is returned in fC.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ngspice_available", "spice_column_charge", "write_netlist"]
+
+_RAMP_FRACTION = 1e-6  # eps = 1e-6 t_slot: exact for hold, negligible error for float
+
+
+def ngspice_available(executable: str = "ngspice") -> bool:
+    return shutil.which(executable) is not None
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def write_netlist(
+    g_pos, g_neg, durations, *, r_wire_ohm, v_read_v=0.4, dv_v=0.2, t_slot_ns=1.0, idle_rows="hold",
+    adc_sides="south",
+) -> str:
+    """Netlist (with a ``.control`` block that prints ``q<j>`` in coulombs) for one token.
+
+    ``g_pos``, ``g_neg``: [rows, cols] µS; ``durations``: [rows] signed integer slots. Other arguments as in
+    :func:`aimc_runner.circuit.column_charge`.
+    """
+    gp = np.asarray(g_pos, dtype=float)
+    gn = np.asarray(g_neg, dtype=float)
+    n = np.asarray(durations).astype(np.int64)
+    idle = getattr(idle_rows, "value", idle_rows)
+    sides = getattr(adc_sides, "value", adc_sides)
+    if idle not in ("hold", "float") or sides not in ("south", "both"):
+        raise ValueError(f"unsupported idle_rows={idle!r} or adc_sides={sides!r}")
+    rows, cols = gp.shape
+    t = t_slot_ns * 1e-9
+    eps = _RAMP_FRACTION * t
+    t_end = max(int(np.abs(n).max(initial=0)), 1) * t
+    lines = [f"* aimc-runner column check: {rows} rows x {cols} cols, idle_rows={idle}, adc_sides={sides}"]
+    lines.append(".options reltol=1e-12 abstol=1e-20 vntol=1e-15")
+
+    def pwl(v_on: float, v_off: float, t_off: float) -> str:
+        # On from t = 0, linear ramp of width eps centred on t_off, then off until the end of the window.
+        if t_off <= 0:
+            return f"DC {_fmt(v_off)}"
+        if t_off >= t_end:
+            return f"DC {_fmt(v_on)}"
+        pts = [(0.0, v_on), (t_off - eps / 2, v_on), (t_off + eps / 2, v_off), (t_end, v_off)]
+        return "PWL(" + " ".join(f"{_fmt(a)} {_fmt(b)}" for a, b in pts) + ")"
+
+    for i in range(rows):
+        s = float(np.sign(n[i]))
+        v_p, v_n = v_read_v + s * dv_v, v_read_v - s * dv_v
+        t_off = abs(int(n[i])) * t
+        if idle == "hold":
+            lines.append(f"VP{i} rp{i} 0 {pwl(v_p, v_read_v, t_off)}")
+            lines.append(f"VN{i} rn{i} 0 {pwl(v_n, v_read_v, t_off)}")
+        else:
+            lines.append(f"VP{i} rp{i} 0 DC {_fmt(v_p)}")
+            lines.append(f"VN{i} rn{i} 0 DC {_fmt(v_n)}")
+            lines.append(f"VK{i} k{i} 0 {pwl(1.0, 0.0, t_off)}")  # the row's word line gating its cells
+    for j in range(cols):
+        # Chain from the far end to the ADC; a north-read column is wired the other way round.
+        chain = list(range(rows))[::-1] if (sides == "both" and j % 2 == 1) else list(range(rows))
+        nodes = [f"c{j}_{i}" for i in chain] + [f"a{j}"]
+        for k in range(rows):
+            r = r_wire_ohm if k < rows - 1 else r_wire_ohm / 2
+            if r > 0:
+                lines.append(f"RW{j}_{k} {nodes[k]} {nodes[k + 1]} {_fmt(r)}")
+            else:
+                lines.append(f"VW{j}_{k} {nodes[k]} {nodes[k + 1]} DC 0")  # a short
+        lines.append(f"VA{j} a{j} 0 DC {_fmt(v_read_v)}")  # the ADC holds its node at v_read
+        for i in range(rows):
+            for tag, g, row in (("P", gp[i, j], f"rp{i}"), ("N", gn[i, j], f"rn{i}")):
+                if g == 0 or (idle == "float" and n[i] == 0):
+                    continue  # no device, or a cell that is never connected
+                if idle == "hold":
+                    lines.append(f"R{tag}{i}_{j} {row} c{j}_{i} {_fmt(1e6 / g)}")
+                else:
+                    lines.append(f"B{tag}{i}_{j} {row} c{j}_{i} I = {_fmt(g * 1e-6)}*(v({row})-v(c{j}_{i}))*v(k{i})")
+    step = t / 50
+    lines += [".control", "set numdgt=16", f"tran {_fmt(step)} {_fmt(t_end)} 0 {_fmt(step)}"]
+    for j in range(cols):
+        # Trapezoid over all timepoints from 0 to t_end; exact for a piecewise-linear current.
+        lines += [f"let qv{j} = integ(va{j}#branch)", f"let q{j} = qv{j}[length(qv{j}) - 1]", f"print q{j}"]
+    lines += ["quit 0", ".endc", ".end", ""]  # quit 0: batch mode otherwise exits 1 ("no simulations run")
+    return "\n".join(lines)
+
+
+def spice_column_charge(
+    g_pos, g_neg, durations, *, r_wire_ohm, v_read_v=0.4, dv_v=0.2, t_slot_ns=1.0, idle_rows="hold",
+    adc_sides="south", executable="ngspice", timeout_s=120.0,
+) -> np.ndarray:
+    """Charge [fC] per column from an ngspice transient run, one run per token.
+
+    ``durations``: [batch, rows] or [rows] signed integer slots; returns [batch, cols] (or [cols]).
+    Raises ``RuntimeError`` if ngspice is not installed or a run fails.
+    """
+    exe = shutil.which(executable)
+    if exe is None:
+        raise RuntimeError(
+            f"`{executable}` not found: install the Debian package `ngspice` (apt-get install ngspice) "
+            "to run the SPICE cross-check"
+        )
+    gp = np.asarray(g_pos, dtype=float)
+    n = np.asarray(durations)
+    squeeze = n.ndim == 1
+    n = np.atleast_2d(n)
+    cols = gp.shape[1]
+    q = np.zeros((n.shape[0], cols))
+    with tempfile.TemporaryDirectory(prefix="aimc-spice-") as tmp:
+        for b in range(n.shape[0]):
+            path = Path(tmp) / f"token{b}.cir"
+            path.write_text(
+                write_netlist(
+                    g_pos, g_neg, n[b], r_wire_ohm=r_wire_ohm, v_read_v=v_read_v, dv_v=dv_v, t_slot_ns=t_slot_ns,
+                    idle_rows=idle_rows, adc_sides=adc_sides,
+                )
+            )
+            proc = subprocess.run([exe, "-b", path.name], cwd=tmp, capture_output=True, text=True, timeout=timeout_s)
+            found = dict(re.findall(r"^q(\d+)\s*=\s*(\S+)", proc.stdout, flags=re.MULTILINE))
+            failed = re.search(r"^\s*error|timestep too small", proc.stdout + proc.stderr, re.IGNORECASE | re.MULTILINE)
+            if proc.returncode != 0 or failed or len(found) != cols:
+                raise RuntimeError(f"ngspice failed on {path.name} (rc {proc.returncode}):\n{proc.stdout[-2000:]}"
+                                   f"\n{proc.stderr[-2000:]}")
+            for j in range(cols):
+                q[b, j] = float(found[str(j)]) * 1e15  # C -> fC
+    return q[0] if squeeze else q
