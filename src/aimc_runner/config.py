@@ -153,8 +153,13 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     checkpoint_every_steps: int = 500
-    # train=hwa / tile_aware: relative std of the Gaussian weight noise, sigma * max|W_block| * xi.
+    # train=hwa / tile_aware: relative std of the Gaussian weight noise, sigma * max|W_block| * xi, redrawn
+    # every forward pass; optional straight-through PWM input and ADC output quantization (spec 7).
     noise_std: float = 0.0
+    quantize_inputs: bool = False
+    quantize_outputs: bool = False
+    # train=tile_aware: recompute the IR-drop factors tau from the moving weights every this many steps.
+    tau_refresh_steps: int = 1
 
     def __post_init__(self) -> None:
         _positive(self.learning_rate, "train.learning_rate")
@@ -167,6 +172,7 @@ class TrainConfig:
         _positive(self.max_grad_norm, "train.max_grad_norm")
         _require(self.checkpoint_every_steps > 0, "train.checkpoint_every_steps", "must be > 0")
         _non_negative(self.noise_std, "train.noise_std")
+        _require(self.tau_refresh_steps > 0, "train.tau_refresh_steps", f"must be > 0, got {self.tau_refresh_steps}")
 
 
 @dataclass

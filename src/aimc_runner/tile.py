@@ -73,8 +73,8 @@ def check_supported(cfg: TileConfig) -> None:
             "current division τ changes slot by slot, so the exact read-noise variance needs a per-slot solve; "
             "use idle_rows=hold or turn read noise off"
         )
-    if c.segments is not None:
-        raise ValueError("tile.circuit.segments (row lumping) is not implemented; the exact per-row model is used")
+    if c.segments is not None and c.method == IrDropMethod.time_stepped:
+        raise ValueError("tile.circuit.segments (row lumping, an approximation) applies to method=effective only")
 
 
 class AnalogTileArray:
@@ -150,7 +150,8 @@ class AnalogTileArray:
         circ = self.cfg.circuit
         if not circ.irdrop:
             return np.ones_like(g_pos)
-        return transfer_factors(g_pos, g_neg, r_wire_ohm=circ.r_wire_ohm, adc_sides=circ.adc_sides)
+        return transfer_factors(g_pos, g_neg, r_wire_ohm=circ.r_wire_ohm, adc_sides=circ.adc_sides,
+                                segments=circ.segments)
 
     def effective_weight(self) -> torch.Tensor:
         """The weights the tile computes with (IR-drop, device state, drift gain), ``[out, in]``, weight units."""
@@ -249,6 +250,7 @@ def transfer_matrix(weight, cfg: TileConfig) -> torch.Tensor:
             for o in _blocks(w.shape[0], circ.cols):
                 m = map_block(w[o, i].T, g_min_us=dev.g_min_us, g_max_us=dev.g_max_us, rows=circ.rows,
                               placement=circ.placement)
-                t = transfer_factors(m.g_pos, m.g_neg, r_wire_ohm=circ.r_wire_ohm, adc_sides=circ.adc_sides)
+                t = transfer_factors(m.g_pos, m.g_neg, r_wire_ohm=circ.r_wire_ohm, adc_sides=circ.adc_sides,
+                                     segments=circ.segments)
                 tau[o, i] = t[m.used].T
     return torch.as_tensor(tau, dtype=dtype, device=device)
