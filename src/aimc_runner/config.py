@@ -310,6 +310,28 @@ class TileConfig:
 
     def __post_init__(self) -> None:
         _non_negative(self.t_inference_s, "tile.t_inference_s")
+        if self.analog:
+            self.check_supported()
+
+    def check_supported(self) -> None:
+        """Refuse combinations that the tile model cannot simulate exactly, before any work."""
+        c = self.circuit
+        _require(
+            not (c.irdrop and c.method == IrDropMethod.time_stepped and not self.pwm.enabled),
+            "tile.circuit.method",
+            "time_stepped needs integer pulse lengths: set tile.pwm.enabled=true (e.g. pwm@tile.pwm=8bit)",
+        )
+        _require(
+            not (self.device.read_noise and c.irdrop and c.idle_rows == IdleRows.float),
+            "tile.device.read_noise",
+            "not supported with tile.circuit.idle_rows=float: the current division tau changes slot by slot, so "
+            "the exact read-noise variance needs a per-slot solve; use idle_rows=hold or turn read noise off",
+        )
+        _require(
+            c.segments is None or c.method == IrDropMethod.effective,
+            "tile.circuit.segments",
+            "row lumping (an approximation) applies to method=effective only",
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -332,6 +354,24 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        analog_training = self.train.mode in (TrainMode.hwa, TrainMode.tile_aware)
+        _require(
+            not (self.train.mode == TrainMode.tile_aware and self.tile.circuit.irdrop
+                 and self.tile.circuit.idle_rows == IdleRows.float),
+            "train.mode",
+            "tile_aware needs tile.circuit.idle_rows=hold: with floating idle rows tau depends on the input",
+        )
+        _require(
+            not (analog_training and self.train.quantize_outputs and self.tile.pwm.mode != PwmMode.one_pass),
+            "train.quantize_outputs",
+            f"supports tile.pwm.mode=one_pass only, got {self.tile.pwm.mode.value}",
+        )
+        _require(
+            not (analog_training and (self.train.quantize_inputs or self.train.quantize_outputs)
+                 and not self.tile.pwm.enabled),
+            "train.quantize_inputs",
+            "quantization in training needs a PWM input stage: choose an analog tile preset (e.g. tile=pcm_irdrop)",
+        )
         if self.train.epochs is None:  # resolved here so that the cache key and results record the real value
             self.train.epochs = self.task.train_epochs
         _require(self.num_threads is None or self.num_threads > 0, "num_threads", "must be > 0 or null")

@@ -63,18 +63,8 @@ def _blocks(n: int, size: int) -> list[slice]:
 
 
 def check_supported(cfg: TileConfig) -> None:
-    """Refuse tile configurations this model cannot simulate exactly, before any work."""
-    c = cfg.circuit
-    if c.method == IrDropMethod.time_stepped and not cfg.pwm.enabled:
-        raise ValueError("tile.circuit.method=time_stepped needs integer pulse lengths: set tile.pwm.enabled=true")
-    if cfg.device.read_noise and c.irdrop and c.idle_rows == IdleRows.float:
-        raise ValueError(
-            "tile.device.read_noise with tile.circuit.idle_rows=float is not supported: with floating idle rows the "
-            "current division τ changes slot by slot, so the exact read-noise variance needs a per-slot solve; "
-            "use idle_rows=hold or turn read noise off"
-        )
-    if c.segments is not None and c.method == IrDropMethod.time_stepped:
-        raise ValueError("tile.circuit.segments (row lumping, an approximation) applies to method=effective only")
+    """Refuse tile configurations this model cannot simulate exactly (see ``TileConfig.check_supported``)."""
+    cfg.check_supported()
 
 
 class AnalogTileArray:
