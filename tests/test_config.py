@@ -88,3 +88,35 @@ def test_wrong_type_is_rejected_by_the_schema():
 def test_unknown_field_is_rejected():
     with pytest.raises(ConfigCompositionException):
         make("train.not_a_field=1")
+
+
+def test_analog_presets_default_to_hwa_training_and_cli_choice_wins():
+    assert make("tile=pcm_irdrop").train.mode == TrainMode.hwa
+    assert make("tile=pcm_irdrop", "train=fp").train.mode == TrainMode.fp
+    assert make("tile=ideal").train.mode == TrainMode.fp
+
+
+def test_a_preset_part_can_be_swapped_and_fields_overridden():
+    run = make("tile=pcm_irdrop", "circuit@tile.circuit=irdrop_float", "device@tile.device=ideal")
+    assert run.tile.circuit.idle_rows.value == "float" and not run.tile.device.read_noise
+    assert make("tile=pcm_irdrop", "tile.circuit.r_wire_ohm=0.3").tile.circuit.r_wire_ohm == 0.3
+
+
+@pytest.mark.parametrize(
+    "overrides,field",
+    [
+        (["tile=irdrop_float", "tile.circuit.method=effective"], "tile.circuit.method"),
+        (["tile=pcm_irdrop", "tile.circuit.idle_rows=float", "tile.circuit.method=time_stepped"],
+         "tile.device.read_noise"),
+        (["tile=irdrop_float", "train=tile_aware"], "train.mode"),
+        (["tile=pcm_drift", "tile.t_inference_s=-1"], "tile.t_inference_s"),
+        (["tile=pcm_irdrop", "train.noise_std=-0.01"], "train.noise_std"),
+        (["tile=pcm_irdrop", "eval.seeds=0"], "eval.seeds"),
+        (["tile=pcm_irdrop", "tile.circuit.r_wire_ohm=-0.1"], "tile.circuit.r_wire_ohm"),
+        (["tile=pcm_irdrop", "tile.pwm.bits=1"], "tile.pwm.bits"),
+        (["tile=pcm_irdrop", "tile.device.g_min_us=30"], "tile.device.g_min_us"),
+    ],
+)
+def test_physically_impossible_or_out_of_range_tiles_fail_before_any_model_is_loaded(overrides, field):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        make(*overrides)

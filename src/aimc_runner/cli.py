@@ -11,8 +11,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from . import evaluate, models, results, tasks, train
-from .config import RunConfig, TrainMode, register_configs
+from . import analog, calibration, evaluate, models, results, tasks, train
+from .atomic import write_json_atomic
+from .config import InputRange, RunConfig, TrainMode, register_configs
 
 log = logging.getLogger("aimc_runner")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -32,41 +33,70 @@ def set_threads(n: int | None) -> None:
 
 
 def run_experiment(run: RunConfig, out_dir: Path) -> dict:
-    """The whole method: data, model, fine-tune (cached), evaluate, record. What the tests call."""
+    """The whole method: data, model, fine-tune (cached), evaluate on the tile, record. What the tests call."""
     t_start = time.perf_counter()
     set_threads(run.num_threads)
     spec = tasks.TASKS[run.task.name.value]
     models.load_config(run.model, spec.num_labels)  # fails fast: unknown/offline model, sequence limit
 
-    need_train = run.train.mode != TrainMode.none
-    data = tasks.load(run.task, need_train=need_train)
+    trains = run.train.mode != TrainMode.none
+    data = tasks.load(run.task, need_train=trains)
     loaded = models.load(run.model, spec.num_labels, seed=run.seed)
     model, tokenizer = loaded.model, loaded.tokenizer
-    eval_sets = {s: tasks.tokenize(ds, tokenizer, run.model.max_seq_length) for s, ds in data.eval.items()}
+    tokenize = lambda ds: tasks.tokenize(ds, tokenizer, run.model.max_seq_length)  # noqa: E731
+    train_set = tokenize(data.train) if data.train is not None else None
+    eval_sets = {s: tokenize(ds) for s, ds in data.eval.items()}
+
+    analog_layers = []
+    if run.tile.analog or run.train.mode in train.ANALOG_TRAINING:
+        analog_layers = analog.convert(model, run.tile)
+    generators = {}
+    if run.train.mode in train.ANALOG_TRAINING:
+        if run.train.quantize_inputs or run.train.quantize_outputs:  # ranges of the pretrained model
+            analog.set_input_ranges(model, calibration.input_ranges(
+                model, train_set, tokenizer, run.tile.pwm, batch_size=run.train.batch_size, seed=run.seed))
+        generators["train_noise"] = analog.set_mode(
+            model, run.train.mode, run.tile, noise_std=run.train.noise_std, seed=run.seed,
+            quantize_inputs=run.train.quantize_inputs, quantize_outputs=run.train.quantize_outputs,
+            tau_refresh_steps=run.train.tau_refresh_steps)
 
     train_files = {k: v for k, v in data.files.items() if "train" in Path(k).name} or {"source": data.source}
-    payload = train.cache_payload(run, train_files)
     outcome = train.fit(
-        model, tokenizer,
-        tasks.tokenize(data.train, tokenizer, run.model.max_seq_length) if need_train else None,
-        run, train.default_cache_root(run.cache_dir),
-        payload=payload,
-        load_weights=lambda folder: _load_weights(model, folder),
+        model, tokenizer, train_set, run, train.default_cache_root(run.cache_dir),
+        payload=train.cache_payload(run, train_files, extra=train.tile_dependencies(run)),
+        load_weights=lambda folder: _load_weights(model, folder), generators=generators,
     )
+    if analog_layers:
+        analog.set_mode(model, "digital")
 
-    metrics, eval_s = evaluate.evaluate(model, tokenizer, eval_sets, spec.name, run.eval.batch_size,
-                                        progress=run.progress)
+    ranges = None
+    if run.tile.analog and run.tile.pwm.enabled and run.tile.pwm.input_range == InputRange.calibrated:
+        # From training batches; a task with no local training split (QNLI here) calibrates on its dev split.
+        source = train_set if train_set is not None else next(iter(eval_sets.values()))
+        ranges = calibration.input_ranges(
+            model, source, tokenizer, run.tile.pwm, batch_size=run.train.batch_size, seed=run.seed,
+            store=outcome.weights_dir.parent if outcome.weights_dir else None)
+        analog.set_input_ranges(model, ranges)
+        write_json_atomic(out_dir / "input_ranges.json", ranges)
+
+    ev = evaluate.under_tile(model, tokenizer, eval_sets, spec.name, run)
     record = {
         "task": spec.name,
         "model": run.model.name,
         "tile": run.tile.name,
         "train": run.train.mode.value,
         "main_metric": spec.main_metric,
-        "metrics": metrics,
-        "seeds": {"run": run.seed, "eval_draws": 1 if not run.tile.analog else run.eval.seeds},
-        "examples": {"train": len(data.train) if need_train else 0, **{s: len(d) for s, d in data.eval.items()}},
+        "metrics": ev["metrics"],
+        "metrics_std": ev["metrics_std"],
+        "metrics_per_draw": ev["per_draw"],
+        "seeds": {"run": run.seed, "chips": ev["chip_seeds"]},
+        "examples": {"train": len(data.train) if data.train is not None else 0,
+                     **{s: len(d) for s, d in data.eval.items()}},
+        "analog_layers": len(analog_layers) if run.tile.analog else 0,
+        "input_ranges": {"source": "train" if train_set is not None else "dev", "layers": len(ranges)}
+        if ranges else None,
         "training": {**asdict(outcome), "weights_dir": str(outcome.weights_dir) if outcome.weights_dir else None},
-        "wall_s": {"train": outcome.wall_s, "eval": eval_s, "total": time.perf_counter() - t_start},
+        "wall_s": {"train": outcome.wall_s, "eval": ev["wall_s"], "total": time.perf_counter() - t_start},
         "data": {"source": data.source, "files": data.files},
         "model_path": loaded.path,
         "versions": results.versions(),
@@ -75,7 +105,7 @@ def run_experiment(run: RunConfig, out_dir: Path) -> dict:
         "config": _plain(run),
     }
     path = results.write(out_dir, record)
-    log.info("%s %s: %s  -> %s", spec.name, run.tile.name, metrics, path)
+    log.info("%s %s %s: %s  -> %s", spec.name, run.tile.name, run.train.mode.value, ev["metrics"], path)
     return record
 
 

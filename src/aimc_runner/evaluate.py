@@ -10,7 +10,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
+from . import analog
 from . import metrics as glue_metrics
+from .config import RunConfig
 
 
 @torch.no_grad()
@@ -45,3 +47,33 @@ def evaluate(model: torch.nn.Module, tokenizer: Any, eval_sets: dict, task: str,
         logits, labels = predict(model, tokenizer, ds, batch_size, progress=progress, desc=f"eval {split}")
         out[split] = glue_metrics.compute(task, logits, labels)
     return out, time.perf_counter() - t0
+
+
+def chip_seeds(run_seed: int, n: int) -> list[int]:
+    """Independent, reproducible seeds of ``n`` simulated chips (programming, drift and read noise)."""
+    return [int(np.random.SeedSequence([run_seed, i]).generate_state(1)[0]) for i in range(n)]
+
+
+def under_tile(model: torch.nn.Module, tokenizer: Any, eval_sets: dict, task: str, run: RunConfig) -> dict:
+    """Evaluate under ``run.tile``: digital once, or Monte-Carlo over ``run.eval.seeds`` chips.
+
+    Returns ``metrics`` (mean over chips), ``metrics_std`` (sample std, ddof=1; 0 for one draw), ``per_draw``,
+    ``chip_seeds`` and ``wall_s``. The model is left digital.
+    """
+    t0 = time.perf_counter()
+    if not run.tile.analog:
+        metrics, _ = evaluate(model, tokenizer, eval_sets, task, run.eval.batch_size, progress=run.progress)
+        per_draw, seeds = [metrics], []
+    else:
+        seeds = chip_seeds(run.seed, run.eval.seeds)
+        per_draw = []
+        for i, seed in enumerate(tqdm(seeds, desc=f"chips ({run.tile.name})", unit="chip", disable=not run.progress)):
+            analog.program(model, run.tile, seed)
+            metrics, _ = evaluate(model, tokenizer, eval_sets, task, run.eval.batch_size, progress=run.progress)
+            per_draw.append(metrics)
+        analog.set_mode(model, "digital")
+    mean = {s: {k: float(np.mean([d[s][k] for d in per_draw])) for k in per_draw[0][s]} for s in per_draw[0]}
+    std = {s: {k: float(np.std([d[s][k] for d in per_draw], ddof=1)) if len(per_draw) > 1 else 0.0
+               for k in per_draw[0][s]} for s in per_draw[0]}
+    return {"metrics": mean, "metrics_std": std, "per_draw": per_draw, "chip_seeds": seeds,
+            "wall_s": time.perf_counter() - t0}

@@ -78,6 +78,32 @@ def cache_payload(run: RunConfig, train_files: dict[str, str], extra: Optional[d
     return _jsonable(payload)
 
 
+ANALOG_TRAINING = (TrainMode.hwa, TrainMode.tile_aware)
+
+
+def tile_dependencies(run: RunConfig) -> Optional[dict]:
+    """The parts of the tile that hardware-aware training depends on (and so the cache key), nothing more.
+
+    hwa: the block size (noise is relative to each block's max|W|), plus PWM/ADC settings when quantizing;
+    tile_aware: also the circuit and conductance range that determine the IR-drop factors tau. Evaluation-only
+    effects (read noise, drift, chip seeds) never enter, so one trained model serves every evaluation tile.
+    """
+    if run.train.mode not in ANALOG_TRAINING:
+        return None
+    t, tr = run.tile, run.train
+    deps: dict = {"rows": t.circuit.rows, "cols": t.circuit.cols}
+    if tr.quantize_inputs or tr.quantize_outputs:
+        deps["pwm"] = asdict(t.pwm)
+    if tr.quantize_outputs:
+        deps["adc"] = asdict(t.adc)
+        deps["drive"] = [t.circuit.dv_v, t.circuit.t_slot_ns, t.device.g_min_us, t.device.g_max_us]
+    if tr.mode == TrainMode.tile_aware and t.circuit.irdrop:
+        c = asdict(t.circuit)
+        deps["circuit"] = {k: c[k] for k in ("r_wire_ohm", "adc_sides", "placement", "segments", "idle_rows")}
+        deps["g_range_us"] = [t.device.g_min_us, t.device.g_max_us]
+    return deps
+
+
 def cache_key(payload: dict) -> str:
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
@@ -121,11 +147,13 @@ def fit(
     payload: dict,
     load_weights: Callable[[Path], None],
     before_step: Optional[Callable[[torch.nn.Module], None]] = None,
+    generators: Optional[dict[str, torch.Generator]] = None,
 ) -> TrainOutcome:
     """Fine-tune ``model`` on the tokenized ``train_set``, or load the cached result of an identical fine-tune.
 
     ``load_weights(folder)`` loads a stored ``final`` folder into ``model``; ``before_step(model)`` runs before
-    every forward pass in training (the hook through which hardware-aware training redraws its noise).
+    every forward pass in training; ``generators`` (e.g. the hardware-aware training noise) are checkpointed and
+    restored with the model so that a resumed fine-tune draws the same noise as an uninterrupted one.
     """
     if run.train.mode == TrainMode.none:
         return TrainOutcome(None, None, False, 0, 0, 0.0, None, None)
@@ -145,7 +173,8 @@ def fit(
 
     root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(root / "key.json", payload)
-    steps, start, loss, rate = _train_loop(model, tokenizer, train_set, run, root / CHECKPOINT, before_step)
+    steps, start, loss, rate = _train_loop(model, tokenizer, train_set, run, root / CHECKPOINT, before_step,
+                                           generators or {})
 
     with atomic_dir(final) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -154,7 +183,7 @@ def fit(
     return TrainOutcome(key, final, False, steps, start, time.perf_counter() - t0, rate, loss)
 
 
-def _train_loop(model, tokenizer, train_set, run: RunConfig, ckpt_dir: Path, before_step) -> tuple:
+def _train_loop(model, tokenizer, train_set, run: RunConfig, ckpt_dir: Path, before_step, generators) -> tuple:
     cfg = run.train
     n = len(train_set)
     if n == 0:
@@ -169,6 +198,7 @@ def _train_loop(model, tokenizer, train_set, run: RunConfig, ckpt_dir: Path, bef
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.learning_rate,
+        foreach=True,  # batched over tensors: the default per-tensor loop on CPU is measurably slower
     )
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
     collate = DataCollatorWithPadding(tokenizer)
@@ -183,6 +213,8 @@ def _train_loop(model, tokenizer, train_set, run: RunConfig, ckpt_dir: Path, bef
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["torch_rng"])
+            for name, g in generators.items():
+                g.set_state(state["generators"][name])
             start = state["step"]
             log.info("resuming fine-tune from step %d/%d (%s)", start, total, ckpt_dir)
         else:
@@ -217,20 +249,21 @@ def _train_loop(model, tokenizer, train_set, run: RunConfig, ckpt_dir: Path, bef
         bar.update(1)
         bar.set_postfix(loss=f"{loss_ema:.4f}", ex_per_s=f"{rate:.0f}", epoch=epoch)
         if (step + 1) % cfg.checkpoint_every_steps == 0 and step + 1 < total:
-            _save_checkpoint(ckpt_dir, model, optimizer, scheduler, step + 1)
+            _save_checkpoint(ckpt_dir, model, optimizer, scheduler, step + 1, generators)
     bar.close()
     model.eval()
     rate = seen / max(time.perf_counter() - t0, 1e-9) if seen else None
     return total, start, loss_ema, rate
 
 
-def _save_checkpoint(ckpt_dir: Path, model, optimizer, scheduler, step: int) -> None:
+def _save_checkpoint(ckpt_dir: Path, model, optimizer, scheduler, step: int, generators: dict) -> None:
     with atomic_dir(ckpt_dir) as tmp:
         state = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            "generators": {name: g.get_state() for name, g in generators.items()},
             "step": step,
         }
         torch.save(state, tmp / "state.pt")
