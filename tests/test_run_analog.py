@@ -65,3 +65,9 @@ def test_different_run_seeds_give_different_chips(tmp_path):
     a = run_experiment(make("tile=read_noise", "train=none"), tmp_path / "a")
     b = run_experiment(make("tile=read_noise", "train=none", "seed=1"), tmp_path / "b")
     assert a["seeds"]["chips"] != b["seeds"]["chips"]
+
+
+def test_tile_aware_without_irdrop_is_hwa_and_shares_its_cached_model(tmp_path):
+    hwa = run_experiment(make("tile=adc", "train=hwa"), tmp_path / "a")
+    ta = run_experiment(make("tile=adc", "train=tile_aware"), tmp_path / "b")
+    assert ta["training"]["reused"] and ta["training"]["key"] == hwa["training"]["key"]

@@ -64,6 +64,13 @@ def cache_payload(run: RunConfig, train_files: dict[str, str], extra: Optional[d
     """Everything that determines the trained weights (and nothing that does not, like logging cadence)."""
     train = asdict(run.train)
     train.pop("checkpoint_every_steps")
+    if run.train.mode == TrainMode.tile_aware and not run.tile.circuit.irdrop:
+        train["mode"] = TrainMode.hwa  # tau = 1: the same training as hwa, so the same cached model
+    if train["mode"] != TrainMode.tile_aware:
+        train.pop("tau_refresh_steps")
+    if run.train.mode not in ANALOG_TRAINING:
+        for key in ("noise_std", "quantize_inputs", "quantize_outputs"):
+            train.pop(key)
     model = asdict(run.model)
     model.pop("max_position_embeddings")
     payload = {
