@@ -26,7 +26,7 @@ import torch
 from .circuit import adc as adc_mod
 from .circuit import pwm
 from .circuit.ladder import column_charge, transfer_factors
-from .config import AdcKind, IdleRows, IrDropMethod, TileConfig
+from .config import AdcKind, IrDropMethod, PwmMode, TileConfig
 from .device import pcm
 from .device.mapping import MappedBlock, map_block
 from .device.read_noise import noise_moments, sample_column_noise
@@ -171,16 +171,19 @@ class AnalogTileArray:
         r = r.reshape(-1, 1) if r.dim() > 0 else r.reshape(1, 1)
         if r.shape[0] not in (1, x2.shape[0]):
             raise ValueError(f"`r_in` must be a scalar or one value per token, got shape {tuple(r.shape)}")
-        if cfg.pwm.enabled:
-            n = pwm.quantize(x2, r, cfg.pwm.bits).to(self.dtype)
-        else:  # ideal DAC: unquantized pulse lengths (a limit for studies; not a realisable chip)
-            n = torch.clamp(x2 / r, -1.0, 1.0) * self.n_max
+        if bool(torch.isnan(x2).any()):
+            raise ValueError("`x` contains NaN")
+        n = torch.clamp(x2 / r, -1.0, 1.0) * self.n_max  # pulse lengths in slots, [N, in]
+        if cfg.pwm.enabled:  # integer slots (spec 2; the same rounding as circuit.pwm.quantize, kept in float)
+            n = torch.round(n)
+        # else: ideal DAC, unquantized pulse lengths (a limit for studies; not a realisable chip)
+        multi_window = cfg.pwm.enabled and cfg.pwm.mode != PwmMode.one_pass
 
         y = torch.zeros(x2.shape[0], self.out_features, dtype=self.dtype, device=x2.device)
         for b in self.blocks:
             n_blk = n[:, b.inputs]
             windows = (pwm.windows(n_blk, cfg.pwm.bits, cfg.pwm.mode, cfg.pwm.split_low_bits)
-                       if cfg.pwm.enabled else [(n_blk, 1)])
+                       if multi_window else [(n_blk, 1)])
             q_sum = None
             for durations, weight in windows:
                 q = self._window_charge(b, durations.to(self.dtype), generator)
