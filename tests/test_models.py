@@ -16,6 +16,7 @@ from aimc_runner.config import register_configs
 from conftest import CONF_DIR, GLUE_FIXTURES
 
 register_configs()
+pytestmark = pytest.mark.slow  # end to end (tens of seconds); CI runs them, `pytest -m 'not slow'` skips
 
 
 def _local_checkpoint(folder: Path, kind: str) -> Path:

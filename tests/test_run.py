@@ -20,6 +20,7 @@ from aimc_runner.config import RunConfig, register_configs
 from conftest import CONF_DIR, GLUE_FIXTURES
 
 register_configs()
+pytestmark = pytest.mark.slow  # end to end (tens of seconds); CI runs them, `pytest -m 'not slow'` skips
 QUICK = ["model=tiny", f"task.data_dir={GLUE_FIXTURES}", "train.max_steps=4", "train.batch_size=4", "progress=false",
          "train.learning_rate=1e-3"]
 

@@ -14,6 +14,7 @@ from aimc_runner.config import RunConfig, register_configs
 from conftest import CONF_DIR, GLUE_FIXTURES
 
 register_configs()
+pytestmark = pytest.mark.slow  # end to end (tens of seconds); CI runs them, `pytest -m 'not slow'` skips
 QUICK = ["model=tiny", f"task.data_dir={GLUE_FIXTURES}", "train.max_steps=3", "train.batch_size=4", "progress=false",
          "train.learning_rate=1e-3", "eval.seeds=2", "task=sst2", "tile.circuit.rows=64", "tile.circuit.cols=64"]
 PRESETS = sorted(p.stem for p in (Path(CONF_DIR) / "tile").glob("*.yaml"))
