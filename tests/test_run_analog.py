@@ -72,3 +72,15 @@ def test_tile_aware_without_irdrop_is_hwa_and_shares_its_cached_model(tmp_path):
     hwa = run_experiment(make("tile=adc", "train=hwa"), tmp_path / "a")
     ta = run_experiment(make("tile=adc", "train=tile_aware"), tmp_path / "b")
     assert ta["training"]["reused"] and ta["training"]["key"] == hwa["training"]["key"]
+
+
+def test_a_task_without_a_training_split_calibrates_on_dev_when_not_training(tmp_path):
+    import shutil
+
+    glue = tmp_path / "glue"
+    (glue / "QNLI").mkdir(parents=True)
+    shutil.copy(GLUE_FIXTURES / "QNLI" / "dev.tsv", glue / "QNLI" / "dev.tsv")
+    rec = run_experiment(make("task=qnli", f"task.data_dir={glue}", "tile=adc", "train=none"), tmp_path / "run")
+    assert rec["input_ranges"]["source"] == "dev" and rec["examples"]["train"] == 0
+    with pytest.raises(FileNotFoundError, match="train.tsv"):  # training still needs the training split
+        run_experiment(make("task=qnli", f"task.data_dir={glue}", "tile=adc", "train=fp"), tmp_path / "run2")

@@ -40,7 +40,8 @@ def run_experiment(run: RunConfig, out_dir: Path) -> dict:
     models.load_config(run.model, spec.num_labels)  # fails fast: unknown/offline model, sequence limit
 
     trains = run.train.mode != TrainMode.none
-    data = tasks.load(run.task, need_train=trains)
+    calibrates = run.tile.analog and run.tile.pwm.enabled and run.tile.pwm.input_range == InputRange.calibrated
+    data = _load_data(run, need_train=trains or calibrates, train_required=trains)
     loaded = models.load(run.model, spec.num_labels, seed=run.seed)
     model, tokenizer = loaded.model, loaded.tokenizer
     tokenize = lambda ds: tasks.tokenize(ds, tokenizer, run.model.max_seq_length)  # noqa: E731
@@ -70,7 +71,7 @@ def run_experiment(run: RunConfig, out_dir: Path) -> dict:
         analog.set_mode(model, "digital")
 
     ranges = None
-    if run.tile.analog and run.tile.pwm.enabled and run.tile.pwm.input_range == InputRange.calibrated:
+    if calibrates:
         # From training batches; a task with no local training split (QNLI here) calibrates on its dev split.
         source = train_set if train_set is not None else next(iter(eval_sets.values()))
         ranges = calibration.input_ranges(
@@ -90,7 +91,7 @@ def run_experiment(run: RunConfig, out_dir: Path) -> dict:
         "metrics_std": ev["metrics_std"],
         "metrics_per_draw": ev["per_draw"],
         "seeds": {"run": run.seed, "chips": ev["chip_seeds"]},
-        "examples": {"train": len(data.train) if data.train is not None else 0,
+        "examples": {"train": len(data.train) if trains else 0,
                      **{s: len(d) for s, d in data.eval.items()}},
         "analog_layers": len(analog_layers) if run.tile.analog else 0,
         "input_ranges": {"source": "train" if train_set is not None else "dev", "layers": len(ranges)}
@@ -107,6 +108,17 @@ def run_experiment(run: RunConfig, out_dir: Path) -> dict:
     path = results.write(out_dir, record)
     log.info("%s %s %s: %s  -> %s", spec.name, run.tile.name, run.train.mode.value, ev["metrics"], path)
     return record
+
+
+def _load_data(run: RunConfig, *, need_train: bool, train_required: bool) -> tasks.GlueData:
+    """GLUE splits; the training split only calibrates input ranges when not training, so it may be absent."""
+    try:
+        return tasks.load(run.task, need_train=need_train)
+    except tasks.DataNotFoundError:
+        if train_required or not need_train:
+            raise
+        log.warning("no training split for %s: input ranges will be calibrated on the dev split", run.task.name.value)
+        return tasks.load(run.task, need_train=False)
 
 
 def _load_weights(model, folder: Path) -> None:

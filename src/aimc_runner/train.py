@@ -185,6 +185,7 @@ def fit(
 
     with atomic_dir(final) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)  # a complete checkpoint: `model.name_or_path=<folder> train=none` loads it
         write_manifest(tmp, {"key": key, "steps": steps, "loss": loss})
     shutil.rmtree(root / CHECKPOINT, ignore_errors=True)
     return TrainOutcome(key, final, False, steps, start, time.perf_counter() - t0, rate, loss)
