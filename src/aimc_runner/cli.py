@@ -35,6 +35,7 @@ def set_threads(n: int | None) -> None:
 def run_experiment(run: RunConfig, out_dir: Path) -> dict:
     """The whole method: data, model, fine-tune (cached), evaluate on the tile, record. What the tests call."""
     t_start = time.perf_counter()
+    code = {"versions": results.versions(), "git": results.git_revision()}  # the code that runs, read at the start
     set_threads(run.num_threads)
     spec = tasks.TASKS[run.task.name.value]
     models.load_config(run.model, spec.num_labels)  # fails fast: unknown/offline model, sequence limit
@@ -100,8 +101,7 @@ def run_experiment(run: RunConfig, out_dir: Path) -> dict:
         "wall_s": {"train": outcome.wall_s, "eval": ev["wall_s"], "total": time.perf_counter() - t_start},
         "data": {"source": data.source, "files": data.files},
         "model_path": loaded.path,
-        "versions": results.versions(),
-        "git": results.git_revision(),
+        **code,
         "machine": results.machine(),
         "config": _plain(run),
     }
