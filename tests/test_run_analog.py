@@ -84,3 +84,10 @@ def test_a_task_without_a_training_split_calibrates_on_dev_when_not_training(tmp
     assert rec["input_ranges"]["source"] == "dev" and rec["examples"]["train"] == 0
     with pytest.raises(FileNotFoundError, match="train.tsv"):  # training still needs the training split
         run_experiment(make("task=qnli", f"task.data_dir={glue}", "tile=adc", "train=fp"), tmp_path / "run2")
+
+
+@pytest.mark.parametrize("calibration", ["global", "per_column"])
+def test_output_calibration_is_a_named_mitigation(calibration, tmp_path):
+    rec = run_experiment(make("tile=irdrop", "train=none", f"eval.calibration={calibration}",
+                              "tile.circuit.r_wire_ohm=50"), tmp_path)
+    assert rec["config"]["eval"]["calibration"] == calibration

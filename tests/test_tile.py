@@ -183,3 +183,26 @@ def test_transfer_matrix_gives_the_tiles_effective_weights():
     tau = transfer_matrix(w, cfg)
     assert tau.shape == w.shape and bool((tau > 0).all() and (tau <= 1).all())
     torch.testing.assert_close(AnalogTileArray(w, cfg, **F64).effective_weight(), tau * w, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("per_column", [False, True])
+def test_output_gain_calibration_undoes_the_irdrop_attenuation(per_column):
+    w, x = data(out=32, inp=60, batch=64)
+    cfg = tile_cfg(rows=64, cols=32, irdrop=True, r=20.0)
+    arr = AnalogTileArray(w, cfg, **F64)
+    ideal = quantized(x, 3.0) @ w.T
+    before = (arr(x, 3.0) - ideal).pow(2).mean()
+    gain = arr.calibrate_output_gain(torch.randn(256, 60, generator=torch.Generator().manual_seed(1), **F64), 3.0,
+                                     per_column)
+    after = (arr(x, 3.0) - ideal).pow(2).mean()
+    assert gain.shape == (32,) and bool((gain > 1).all())  # IR-drop attenuates: gains above one
+    assert after < 0.5 * before
+    if not per_column:
+        assert torch.all(gain == gain[0])
+
+
+def test_noise_free_read_is_the_mean_of_noisy_reads():
+    w, x = data(out=8, inp=30, batch=1)
+    arr = AnalogTileArray(w, tile_cfg(read_noise=True), **F64)
+    mean = arr(x.expand(20000, -1), 2.0, torch.Generator().manual_seed(0)).mean(0)
+    torch.testing.assert_close(mean, arr(x, 2.0, read_noise=False)[0], rtol=0, atol=3e-3 * mean.abs().max())

@@ -340,13 +340,21 @@ def set_mode(model: nn.Module, mode, tile_cfg: Optional[TileConfig] = None, *, n
     return None if spec is None else spec.generator
 
 
-def program(model: nn.Module, tile_cfg: TileConfig, chip_seed: int) -> None:
+def program(model: nn.Module, tile_cfg: TileConfig, chip_seed: int, output_calibration: str = "none",
+            probe_tokens: int = 256) -> None:
     """Program every analog layer's current weights onto tiles (one chip) and switch them to ``analog``.
 
     Each layer's programming/drift generators come from ``(chip_seed, layer name)``; one per-MVM read-noise
     ``torch.Generator`` seeded from ``chip_seed`` serves the whole model. A shared module is programmed once.
     Tiles compute in float32 on the weights' device.
+
+    ``output_calibration`` ("none", "global", "per_column"): after programming, fit digital output gains per
+    layer (or per column) from ``probe_tokens`` Gaussian probe inputs of std ``r_in/3`` drawn from the chip seed
+    (:meth:`AnalogTileArray.calibrate_output_gain`).
     """
+    output_calibration = getattr(output_calibration, "value", output_calibration)
+    if output_calibration not in ("none", "global", "per_column"):
+        raise ValueError(f"`output_calibration` must be none, global or per_column, got {output_calibration!r}")
     if not tile_cfg.analog:
         raise ValueError(f"tile {tile_cfg.name!r} has analog=false: the model stays digital, nothing to program")
     check_supported(tile_cfg)
@@ -361,5 +369,11 @@ def program(model: nn.Module, tile_cfg: TileConfig, chip_seed: int) -> None:
     for name, layer in layers.items():
         rngs = ChipRngs.from_seed(_derive_seed(chip_seed, name))
         layer.tile = AnalogTileArray(layer.weight, tile_cfg, rngs, dtype=torch.float32, device=layer.weight.device)
+        if output_calibration != "none":
+            g = torch.Generator(device=device).manual_seed(_derive_seed(chip_seed, f"probe/{name}"))
+            scale = 1.0 if dynamic else layer.r_in / 3.0
+            probe = torch.randn(probe_tokens, layer.in_features, generator=g, device=device) * scale
+            r = probe.abs().amax(-1, keepdim=True) if dynamic else layer.r_in
+            layer.tile.calibrate_output_gain(probe, r, per_column=output_calibration == "per_column")
         layer.mode, layer.read_generator, layer.dynamic_range = "analog", read_generator, dynamic
         layer.training_spec, layer.tau = None, None

@@ -78,6 +78,11 @@ class PwmMode(Enum):
     bit_serial = "bit_serial"  # one window per bit, shift-and-add
 
 
+# Digital output-gain calibration (a mitigation): none; one gain per layer ("global", a Python keyword, hence the
+# functional form); one gain per output column.
+OutputCalibration = Enum("OutputCalibration", [(n, n) for n in ("none", "global", "per_column")])
+
+
 class InputRange(Enum):
     calibrated = "calibrated"  # fixed per layer from a percentile of |x| on training batches
     dynamic = "dynamic"  # each token's own abs-max (not realisable on chip; for comparison)
@@ -180,6 +185,8 @@ class EvalConfig:
     batch_size: int = 64
     # Independent chips / noise draws for an analog tile (a digital tile is deterministic and uses one).
     seeds: int = 5
+    # Mitigation: digital output gains fitted per chip from probe inputs (least squares to the digital product).
+    calibration: OutputCalibration = OutputCalibration.none
 
     def __post_init__(self) -> None:
         _require(self.batch_size > 0, "eval.batch_size", f"must be > 0, got {self.batch_size}")

@@ -68,7 +68,7 @@ def under_tile(model: torch.nn.Module, tokenizer: Any, eval_sets: dict, task: st
         seeds = chip_seeds(run.seed, run.eval.seeds)
         per_draw = []
         for i, seed in enumerate(tqdm(seeds, desc=f"chips ({run.tile.name})", unit="chip", disable=not run.progress)):
-            analog.program(model, run.tile, seed)
+            analog.program(model, run.tile, seed, output_calibration=run.eval.calibration.value)
             metrics, _ = evaluate(model, tokenizer, eval_sets, task, run.eval.batch_size, progress=run.progress)
             per_draw.append(metrics)
         analog.set_mode(model, "digital")

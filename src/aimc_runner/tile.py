@@ -95,6 +95,8 @@ class AnalogTileArray:
         rows, cols = cfg.circuit.rows, cfg.circuit.cols
         self.blocks = [self._program(w[o, i].T, i, o, rngs)
                        for i in _blocks(self.in_features, rows) for o in _blocks(self.out_features, cols)]
+        self._weight = torch.as_tensor(w, dtype=dtype, device=self.device)  # digital reference for calibration
+        self.output_gain: Optional[torch.Tensor] = None  # digital per-column gains (calibrate_output_gain)
 
     # ------------------------------------------------------------------------------------------------------------
     # Programming
@@ -153,17 +155,40 @@ class AnalogTileArray:
     # ------------------------------------------------------------------------------------------------------------
     # MVM
 
-    def __call__(self, x: torch.Tensor, r_in, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def calibrate_output_gain(self, probe: torch.Tensor, r_in, per_column: bool) -> torch.Tensor:
+        """Fit digital output gains that map the tile's response to probe inputs onto the digital product.
+
+        A named mitigation (``eval.calibration``): on a chip, known probe vectors are applied after programming and
+        read many times; the average read is the noise-free response used here. The gain is the least-squares
+        ``g = <y_ref, y_tile> / <y_tile, y_tile>`` per column (``per_column``) or over the whole layer, with
+        ``y_ref`` the digital product of the PWM-quantized probe. Returns (and stores) the gains ``[out]``.
+        """
+        self.output_gain = None
+        y_tile = self(probe, r_in, read_noise=False).reshape(-1, self.out_features).double()
+        full = float(self.n_max)
+        r = torch.as_tensor(r_in, dtype=self.dtype, device=probe.device)
+        x_q = torch.clamp(probe / r, -1.0, 1.0) * full
+        x_q = (torch.round(x_q) if self.cfg.pwm.enabled else x_q) * (r / full)
+        y_ref = (x_q @ self._weight.T).reshape(-1, self.out_features).double()
+        dims = 0 if per_column else (0, 1)
+        num, den = (y_ref * y_tile).sum(dims), (y_tile * y_tile).sum(dims)
+        gain = torch.where(den > 0, num / torch.where(den > 0, den, 1.0), torch.ones_like(num))
+        self.output_gain = gain.expand(self.out_features).to(self.dtype).contiguous()
+        return self.output_gain
+
+    def __call__(self, x: torch.Tensor, r_in, generator: Optional[torch.Generator] = None, *,
+                 read_noise: bool = True) -> torch.Tensor:
         """``y ≈ x @ W.T`` through the tiles, ``[..., in]`` → ``[..., out]``.
 
         ``r_in``: the input range, a scalar (calibrated, per layer) or a tensor broadcastable to ``[..., 1]``
         (dynamic, per token; must be > 0). ``generator``: the per-MVM read-noise generator (required when read
-        noise is on), on ``x``'s device.
+        noise is on), on ``x``'s device. ``read_noise=False``: the expected (noise-free) response.
         """
         cfg = self.cfg
+        noisy = cfg.device.read_noise and read_noise
         if x.shape[-1] != self.in_features:
             raise ValueError(f"`x` has {x.shape[-1]} features, the tile array expects {self.in_features}")
-        if cfg.device.read_noise and generator is None:
+        if noisy and generator is None:
             raise ValueError("`generator` is required when tile.device.read_noise is on")
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features).to(self.dtype)
@@ -186,10 +211,13 @@ class AnalogTileArray:
                        if multi_window else [(n_blk, 1)])
             q_sum = None
             for durations, weight in windows:
-                q = self._window_charge(b, durations.to(self.dtype), generator)
+                q = self._window_charge(b, durations.to(self.dtype), generator if noisy else None)
                 q_sum = q * weight if q_sum is None else q_sum + q * weight
             y[:, b.outputs] += q_sum * (b.gain / (b.mapped.scale * self._charge_per_weight_unit()))
-        return (y * r).reshape(*lead, self.out_features)
+        y = y * r
+        if self.output_gain is not None:
+            y = y * self.output_gain
+        return y.reshape(*lead, self.out_features)
 
     def _charge_per_weight_unit(self) -> float:
         c = self.cfg.circuit
@@ -208,7 +236,7 @@ class AnalogTileArray:
             q = torch.as_tensor(q_np, dtype=self.dtype, device=d.device)
         else:
             q = drive * (d @ b.w_eff)
-        if cfg.device.read_noise:
+        if generator is not None and b.moments is not None:
             t_mean = d.abs().mean(dim=-1) * circ.t_slot_ns  # each token's own mean pulse length, ns
             q = q + sample_column_noise(drive * d, None, None, t_mean, generator, cfg.device.read_noise_scale,
                                         moments=b.moments)
