@@ -20,12 +20,13 @@ F64 = dict(dtype=torch.float64)
 
 
 def tile_cfg(rows=64, cols=64, *, irdrop=False, r=0.5, adc=AdcKind.none, pwm=True, read_noise=False,
-             method=IrDropMethod.effective, idle=IdleRows.hold, mode=PwmMode.one_pass, **device) -> TileConfig:
+             method=IrDropMethod.effective, idle=IdleRows.hold, mode=PwmMode.one_pass, adc_bits=None,
+             **device) -> TileConfig:
     return TileConfig(
         name="test", analog=True,
         device=DeviceConfig(read_noise=read_noise, **device),
         circuit=CircuitConfig(rows=rows, cols=cols, irdrop=irdrop, r_wire_ohm=r, method=method, idle_rows=idle),
-        adc=AdcConfig(kind=adc), pwm=PwmConfig(enabled=pwm, mode=mode))
+        adc=AdcConfig(kind=adc, bits=adc_bits), pwm=PwmConfig(enabled=pwm, mode=mode))
 
 
 def data(out=24, inp=40, batch=5, seed=0):
@@ -206,3 +207,20 @@ def test_noise_free_read_is_the_mean_of_noisy_reads():
     arr = AnalogTileArray(w, tile_cfg(read_noise=True), **F64)
     mean = arr(x.expand(20000, -1), 2.0, torch.Generator().manual_seed(0)).mean(0)
     torch.testing.assert_close(mean, arr(x, 2.0, read_noise=False)[0], rtol=0, atol=3e-3 * mean.abs().max())
+
+
+@pytest.mark.parametrize("mode", [PwmMode.one_pass, PwmMode.split, PwmMode.bit_serial])
+def test_uniform_adc_full_scale_follows_each_window(mode):
+    # range_fs = 1: full scale is every used row on for the whole window at g_max, so nothing clips and the
+    # error is at most half a step of that window's full scale per window.
+    w, x = data()
+    cfg = tile_cfg(adc=AdcKind.uniform, mode=mode, adc_bits=12)
+    arr = AnalogTileArray(w, cfg, **F64)
+    ideal = quantized(x, 2.0) @ w.T
+    from aimc_runner.circuit.pwm import window_slots
+
+    slots = window_slots(8, mode.value, 3)
+    weights = [1] if mode == PwmMode.one_pass else ([1, 8] if mode == PwmMode.split else [2**k for k in range(7)])
+    half_steps = sum(wt * 0.2 * s * 25.0 * 40 / 2047 / 2 for wt, s in zip(weights, slots))  # fC
+    bound = half_steps * 2.0 / (arr.blocks[0].mapped.scale * 0.2 * 127)
+    assert torch.all((arr(x, 2.0) - ideal).abs() <= bound + 1e-12)

@@ -209,9 +209,11 @@ class AnalogTileArray:
             n_blk = n[:, b.inputs]
             windows = (pwm.windows(n_blk, cfg.pwm.bits, cfg.pwm.mode, cfg.pwm.split_low_bits)
                        if multi_window else [(n_blk, 1)])
+            slots = (pwm.window_slots(cfg.pwm.bits, cfg.pwm.mode, cfg.pwm.split_low_bits)
+                     if multi_window else [self.n_max])
             q_sum = None
-            for durations, weight in windows:
-                q = self._window_charge(b, durations.to(self.dtype), generator if noisy else None)
+            for (durations, weight), window in zip(windows, slots):
+                q = self._window_charge(b, durations.to(self.dtype), generator if noisy else None, window)
                 q_sum = q * weight if q_sum is None else q_sum + q * weight
             y[:, b.outputs] += q_sum * (b.gain / (b.mapped.scale * self._charge_per_weight_unit()))
         y = y * r
@@ -223,7 +225,7 @@ class AnalogTileArray:
         c = self.cfg.circuit
         return c.dv_v * c.t_slot_ns * self.n_max
 
-    def _window_charge(self, b: _Block, d: torch.Tensor, generator) -> torch.Tensor:
+    def _window_charge(self, b: _Block, d: torch.Tensor, generator, window_slots: int) -> torch.Tensor:
         """ADC output charge (fC) of each column for one PWM window with pulse lengths ``d`` ``[N, n_in]``."""
         cfg, circ = self.cfg, self.cfg.circuit
         drive = circ.dv_v * circ.t_slot_ns
@@ -240,16 +242,16 @@ class AnalogTileArray:
             t_mean = d.abs().mean(dim=-1) * circ.t_slot_ns  # each token's own mean pulse length, ns
             q = q + sample_column_noise(drive * d, None, None, t_mean, generator, cfg.device.read_noise_scale,
                                         moments=b.moments)
-        return self._adc(q, b, d.shape[-1])
+        return self._adc(q, d.shape[-1], window_slots)
 
-    def _adc(self, q: torch.Tensor, b: _Block, n_in: int) -> torch.Tensor:
+    def _adc(self, q: torch.Tensor, n_in: int, window_slots: int) -> torch.Tensor:
         a = self.cfg.adc
         if a.kind == AdcKind.cco:
             return adc_mod.cco(q, self.q_lsb_fc, a.bits)
         if a.kind == AdcKind.uniform:
-            # Full scale: every used row fully on for the whole window at g_max (the column's largest charge).
+            # Full scale: every used row on for the whole window at g_max (the column's largest charge).
             c = self.cfg.circuit
-            q_fs = c.dv_v * c.t_slot_ns * self.n_max * self.cfg.device.g_max_us * n_in
+            q_fs = c.dv_v * c.t_slot_ns * window_slots * self.cfg.device.g_max_us * n_in
             return adc_mod.uniform(q, a.bits, a.range_fs * q_fs)
         return q
 
