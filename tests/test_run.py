@@ -160,3 +160,16 @@ def test_cli_bad_value_fails_before_any_work(tmp_path):
     assert out.returncode != 0
     assert "train.learning_rate" in out.stderr + out.stdout
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_parallel_jobs_sharing_a_training_configuration_train_it_once(tmp_path):
+    exe = Path(sys.executable).with_name("aimc-run")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "AIMC_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    args = [*QUICK, "task=sst2", "train.max_steps=40"]
+    procs = [subprocess.Popen([str(exe), *args, f"hydra.run.dir={tmp_path / str(i)}"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        assert p.wait(timeout=600) == 0, p.stderr.read()[-2000:]
+    recs = [json.loads((tmp_path / str(i) / "results.json").read_text()) for i in range(2)]
+    assert sorted(r["training"]["reused"] for r in recs) == [False, True]
+    assert recs[0]["metrics"] == recs[1]["metrics"]

@@ -12,6 +12,8 @@ Training state is checkpointed every ``train.checkpoint_every_steps`` steps; the
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -139,6 +141,21 @@ def verify(folder: Path) -> Optional[str]:
     return None
 
 
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, key: str):
+    """An exclusive advisory lock (``flock``; released by the OS if the holder dies), logging any wait."""
+    with open(lock_path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another job is training model %s; waiting for it", key)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _discard(folder: Path, reason: str) -> None:
     log.warning("discarding %s: %s; it will be rebuilt", folder, reason)
     shutil.rmtree(folder, ignore_errors=True)
@@ -169,24 +186,26 @@ def fit(
     root = cache_root / key
     final = root / FINAL
     t0 = time.perf_counter()
-    if final.exists():
-        problem = verify(final)
-        if problem is None:
-            load_weights(final)
-            info = json.loads((final / MANIFEST).read_text())
-            log.info("reusing fine-tuned model %s (no training)", final)
-            return TrainOutcome(key, final, True, info["steps"], 0, time.perf_counter() - t0, None, info.get("loss"))
-        _discard(final, problem)
-
     root.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(root / "key.json", payload)
-    steps, start, loss, rate = _train_loop(model, tokenizer, train_set, run, root / CHECKPOINT, before_step,
-                                           generators or {})
+    # One trainer per key: parallel sweep jobs that share a training configuration wait here, then reuse.
+    with _exclusive(root / ".lock", key):
+        if final.exists():
+            problem = verify(final)
+            if problem is None:
+                load_weights(final)
+                info = json.loads((final / MANIFEST).read_text())
+                log.info("reusing fine-tuned model %s (no training)", final)
+                return TrainOutcome(key, final, True, info["steps"], 0, time.perf_counter() - t0, None,
+                                    info.get("loss"))
+            _discard(final, problem)
 
-    with atomic_dir(final) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)  # a complete checkpoint: `model.name_or_path=<folder> train=none` loads it
-        write_manifest(tmp, {"key": key, "steps": steps, "loss": loss})
+        write_json_atomic(root / "key.json", payload)
+        steps, start, loss, rate = _train_loop(model, tokenizer, train_set, run, root / CHECKPOINT, before_step,
+                                               generators or {})
+        with atomic_dir(final) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)  # a complete checkpoint: `model.name_or_path=<folder> train=none` loads
+            write_manifest(tmp, {"key": key, "steps": steps, "loss": loss})
     shutil.rmtree(root / CHECKPOINT, ignore_errors=True)
     return TrainOutcome(key, final, False, steps, start, time.perf_counter() - t0, rate, loss)
 
