@@ -34,7 +34,7 @@ from torch import nn
 
 from .circuit import adc, pwm
 from .config import AdcKind, IdleRows, InputRange, PwmMode, TileConfig
-from .tile import AnalogTileArray, ChipRngs, check_supported, transfer_matrix
+from .tile import AnalogTileArray, ChipRngs, block_slices, check_supported, transfer_matrix
 
 __all__ = ["ANALOG_LAYERS", "MODES", "AnalogLinear", "convert", "analog_layers", "calibrate", "set_input_ranges",
            "set_mode", "program"]
@@ -77,10 +77,6 @@ class _Training:
     q_lsb_fc: float
     tau_cfg: Optional[TileConfig]  # tile_aware: the circuit whose τ the forward uses
     tau_refresh_steps: int  # tile_aware: recompute τ after this many weight updates
-
-
-def _slices(n: int, size: int) -> list[slice]:
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 def _block_abs_max(w: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
@@ -173,7 +169,7 @@ class AnalogLinear(nn.Module):
             return F.linear(x, w, self.bias)
         s = t.g_span_us / torch.where(w_abs_max > 0, w_abs_max, 1.0)  # µS per weight unit, [out, in]
         y = 0.0
-        for rows in _slices(self.in_features, t.rows):  # one row-block of tiles; partial sums added digitally
+        for rows in block_slices(self.in_features, t.rows):  # one row-block of tiles; partial sums added digitally
             y_blk = F.linear(x[..., rows], w[:, rows])  # [..., out]
             k = s[:, rows.start] * t.charge_per_unit / r  # fC per output weight unit, [out] or [..., out]
             q_hat = self._adc((y_blk * k).detach(), t, rows.stop - rows.start)

@@ -58,7 +58,8 @@ class _Block:
     gain: float  # digital drift-compensation gain
 
 
-def _blocks(n: int, size: int) -> list[slice]:
+def block_slices(n: int, size: int) -> list[slice]:
+    """Consecutive slices of at most ``size`` covering ``range(n)``: how a layer is cut into tiles (spec 1)."""
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
@@ -94,7 +95,8 @@ class AnalogTileArray:
         rngs = rngs or ChipRngs.from_seed(0)
         rows, cols = cfg.circuit.rows, cfg.circuit.cols
         self.blocks = [self._program(w[o, i].T, i, o, rngs)
-                       for i in _blocks(self.in_features, rows) for o in _blocks(self.out_features, cols)]
+                       for i in block_slices(self.in_features, rows)
+                       for o in block_slices(self.out_features, cols)]
         self._weight = torch.as_tensor(w, dtype=dtype, device=self.device)  # digital reference for calibration
         self.output_gain: Optional[torch.Tensor] = None  # digital per-column gains (calibrate_output_gain)
 
@@ -165,10 +167,8 @@ class AnalogTileArray:
         """
         self.output_gain = None
         y_tile = self(probe, r_in, read_noise=False).reshape(-1, self.out_features).double()
-        full = float(self.n_max)
         r = torch.as_tensor(r_in, dtype=self.dtype, device=probe.device)
-        x_q = torch.clamp(probe / r, -1.0, 1.0) * full
-        x_q = (torch.round(x_q) if self.cfg.pwm.enabled else x_q) * (r / full)
+        x_q = self._pulse_lengths(probe.to(self.dtype), r) * (r / self.n_max)
         y_ref = (x_q @ self._weight.T).reshape(-1, self.out_features).double()
         dims = 0 if per_column else (0, 1)
         num, den = (y_ref * y_tile).sum(dims), (y_tile * y_tile).sum(dims)
@@ -198,10 +198,7 @@ class AnalogTileArray:
             raise ValueError(f"`r_in` must be a scalar or one value per token, got shape {tuple(r.shape)}")
         if bool(torch.isnan(x2).any()):
             raise ValueError("`x` contains NaN")
-        n = torch.clamp(x2 / r, -1.0, 1.0) * self.n_max  # pulse lengths in slots, [N, in]
-        if cfg.pwm.enabled:  # integer slots (spec 2; the same rounding as circuit.pwm.quantize, kept in float)
-            n = torch.round(n)
-        # else: ideal DAC, unquantized pulse lengths (a limit for studies; not a realisable chip)
+        n = self._pulse_lengths(x2, r)  # [N, in]
         multi_window = cfg.pwm.enabled and cfg.pwm.mode != PwmMode.one_pass
 
         y = torch.zeros(x2.shape[0], self.out_features, dtype=self.dtype, device=x2.device)
@@ -220,6 +217,12 @@ class AnalogTileArray:
         if self.output_gain is not None:
             y = y * self.output_gain
         return y.reshape(*lead, self.out_features)
+
+    def _pulse_lengths(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """Signed pulse lengths in slots (float): ``round(clip(x/r_in, ±1)·n_max)`` with PWM (spec 2; the rounding
+        of ``circuit.pwm.quantize``), unrounded for an ideal DAC (a limit for studies, not a realisable chip)."""
+        n = torch.clamp(x / r, -1.0, 1.0) * self.n_max
+        return torch.round(n) if self.cfg.pwm.enabled else n
 
     def _charge_per_weight_unit(self) -> float:
         c = self.cfg.circuit
@@ -269,8 +272,8 @@ def transfer_matrix(weight, cfg: TileConfig) -> torch.Tensor:
     circ, dev = cfg.circuit, cfg.device
     tau = np.ones_like(w)
     if circ.irdrop:
-        for i in _blocks(w.shape[1], circ.rows):
-            for o in _blocks(w.shape[0], circ.cols):
+        for i in block_slices(w.shape[1], circ.rows):
+            for o in block_slices(w.shape[0], circ.cols):
                 m = map_block(w[o, i].T, g_min_us=dev.g_min_us, g_max_us=dev.g_max_us, rows=circ.rows,
                               placement=circ.placement)
                 t = transfer_factors(m.g_pos, m.g_neg, r_wire_ohm=circ.r_wire_ohm, adc_sides=circ.adc_sides,
