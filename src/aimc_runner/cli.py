@@ -132,6 +132,22 @@ def _load_weights(model, folder: Path) -> None:
                            f"unexpected={unexpected[:5]}")
 
 
+def _finished(out_dir: Path, config: dict) -> dict | None:
+    """A complete result of this config already in ``out_dir`` (a rerun sweep skips it); a result of another
+    config there is refused rather than overwritten."""
+    prior = results.existing(out_dir)
+    if prior is None:
+        return None
+    diff = (["schema_version"] if prior.get("schema_version") != results.SCHEMA_VERSION
+            else results.config_diff(prior.get("config") or {}, config))
+    if diff:
+        raise FileExistsError(
+            f"{out_dir / results.RESULTS} holds the result of a different run (differs in: {', '.join(diff[:8])}); "
+            "it is kept. Write elsewhere (hydra.sweep.dir=... or hydra.run.dir=...), or remove it to rerun")
+    log.info("%s is complete for this config: skipped (skip_complete=false reruns it)", out_dir / results.RESULTS)
+    return prior
+
+
 def _plain(run: RunConfig) -> dict:
     return OmegaConf.to_container(OmegaConf.structured(run), enum_to_str=True)
 
@@ -139,8 +155,11 @@ def _plain(run: RunConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     run: RunConfig = OmegaConf.to_object(cfg)  # every range check fires here, before any work
-    log.info("resolved config:\n%s", OmegaConf.to_yaml(cfg))
-    record = run_experiment(run, Path(HydraConfig.get().runtime.output_dir))
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    record = _finished(out_dir, _plain(run)) if run.skip_complete else None
+    if record is None:
+        log.info("resolved config:\n%s", OmegaConf.to_yaml(cfg))
+        record = run_experiment(run, out_dir)
     first = next(iter(record["metrics"].values()))
     return first.get(record["main_metric"])
 

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 # ----------------------------------------------------------------------------------------------------------------
 # Choices
@@ -320,6 +321,13 @@ class TileConfig:
         if self.analog:
             self.check_supported()
 
+    @property
+    def stochastic(self) -> bool:
+        """Whether two chips differ: device noise of any kind. PWM, IR-drop and the ADC are deterministic."""
+        d = self.device
+        return bool(self.analog and ((d.read_noise and d.read_noise_scale > 0) or d.programming_noise or d.drift
+                                     or d.one_over_f))
+
     def check_supported(self) -> None:
         """Refuse combinations that the tile model cannot simulate exactly, before any work."""
         c = self.circuit
@@ -358,6 +366,8 @@ class RunConfig:
     # torch and numba threads; None: leave the libraries' defaults.
     num_threads: Optional[int] = None
     progress: bool = True
+    # Skip the run when its output folder already holds a complete results.json of the same config (sweep reruns).
+    skip_complete: bool = True
 
     def __post_init__(self) -> None:
         _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
@@ -388,3 +398,6 @@ def register_configs() -> None:
     """Register the schema so that ``conf/config.yaml`` and every group file are type-checked against it."""
     cs = ConfigStore.instance()
     cs.store(name="schema", node=RunConfig)
+    # ${plain:${task.name}} -> "sst2" (a bare enum interpolates as "TaskName.sst2"), for folder names.
+    if not OmegaConf.has_resolver("plain"):
+        OmegaConf.register_new_resolver("plain", lambda v: v.value if isinstance(v, Enum) else v)

@@ -57,6 +57,9 @@ def chip_seeds(run_seed: int, n: int) -> list[int]:
 def under_tile(model: torch.nn.Module, tokenizer: Any, eval_sets: dict, task: str, run: RunConfig) -> dict:
     """Evaluate under ``run.tile``: digital once, or Monte-Carlo over ``run.eval.seeds`` chips.
 
+    A tile without device noise (PWM, IR-drop, ADC only) gives every chip the same outputs, so it is evaluated on
+    one chip unless an output calibration (fitted on random probes per chip) makes chips differ.
+
     Returns ``metrics`` (mean over chips), ``metrics_std`` (sample std, ddof=1; 0 for one draw), ``per_draw``,
     ``chip_seeds`` and ``wall_s``. The model is left digital.
     """
@@ -65,7 +68,8 @@ def under_tile(model: torch.nn.Module, tokenizer: Any, eval_sets: dict, task: st
         metrics, _ = evaluate(model, tokenizer, eval_sets, task, run.eval.batch_size, progress=run.progress)
         per_draw, seeds = [metrics], []
     else:
-        seeds = chip_seeds(run.seed, run.eval.seeds)
+        stochastic = run.tile.stochastic or run.eval.calibration.value != "none"
+        seeds = chip_seeds(run.seed, run.eval.seeds if stochastic else 1)
         per_draw = []
         for i, seed in enumerate(tqdm(seeds, desc=f"chips ({run.tile.name})", unit="chip", disable=not run.progress)):
             analog.program(model, run.tile, seed, output_calibration=run.eval.calibration.value)
