@@ -11,7 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from . import analog, calibration, evaluate, models, results, tasks, train
+from . import analog, calibration, evaluate, launch, models, results, tasks, train
 from .atomic import write_json_atomic
 from .config import InputRange, RunConfig, TrainMode, register_configs
 
@@ -155,7 +155,10 @@ def _plain(run: RunConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     run: RunConfig = OmegaConf.to_object(cfg)  # every range check fires here, before any work
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    if run.num_threads is None:  # parallel sweep jobs share the cores the launcher gave them
+        run.num_threads = launch.job_threads(OmegaConf.to_container(hydra_cfg.launcher))
     record = _finished(out_dir, _plain(run)) if run.skip_complete else None
     if record is None:
         log.info("resolved config:\n%s", OmegaConf.to_yaml(cfg))
