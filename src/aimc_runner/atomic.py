@@ -21,15 +21,28 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON to a temporary sibling, fsync, then rename over ``path`` (atomic on POSIX)."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write bytes to a temporary sibling, fsync, then rename over ``path`` (atomic on POSIX)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """``write_bytes_atomic`` of UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 @contextlib.contextmanager
