@@ -198,6 +198,29 @@ def test_need_train_false_reads_only_eval_files(tmp_path, no_hub):
     assert list(data.files) == ["QNLI/dev.tsv"]
 
 
+def test_train_from_dev_fine_tunes_on_a_seeded_part_of_dev_and_evaluates_the_rest(tmp_path, no_hub):
+    (tmp_path / "QNLI").mkdir()  # dev only, like the shared copy
+    shutil.copy(FIXTURES / "QNLI/dev.tsv", tmp_path / "QNLI/dev.tsv")
+    full = tasks.load(cfg("qnli", tmp_path), need_train=False).eval["dev"].to_list()
+    a = tasks.load(cfg("qnli", tmp_path, train_from_dev=2))
+    b = tasks.load(cfg("qnli", tmp_path, train_from_dev=2))
+    train, dev = a.train.to_list(), a.eval["dev"].to_list()
+    assert len(train) == 2 and len(dev) == 4 and a.train.to_list() == b.train.to_list()
+    assert sorted(map(str, train + dev)) == sorted(map(str, full))  # a partition of the dev split
+    assert dev == [r for r in full if r not in train]  # evaluated in file order
+    assert a.train_files == {"QNLI/dev.tsv": a.files["QNLI/dev.tsv"]}
+    assert tasks.load(cfg("qnli", tmp_path, train_from_dev=2), need_train=False).train is None
+    with pytest.raises(ValueError, match="task.train_from_dev: must be < the 6 examples"):
+        tasks.load(cfg("qnli", tmp_path, train_from_dev=6))
+    with pytest.raises(ValueError, match="task.train_from_dev: mnli has 2 dev splits"):
+        tasks.load(cfg("mnli", train_from_dev=2))
+
+
+def test_train_files_are_the_training_split_only(no_hub):
+    data = tasks.load(cfg("rte"))
+    assert list(data.train_files) == ["RTE/train.tsv"]
+
+
 def test_hub_fallback_normalises_like_the_local_files(tmp_path, monkeypatch):
     """No task folder and a reachable hub: the hub's splits and columns become the local ones."""
     requested = []

@@ -62,7 +62,7 @@ def run_experiment(run: RunConfig, out_dir: Path) -> dict:
             quantize_inputs=run.train.quantize_inputs, quantize_outputs=run.train.quantize_outputs,
             tau_refresh_steps=run.train.tau_refresh_steps)
 
-    train_files = {k: v for k, v in data.files.items() if "train" in Path(k).name} or {"source": data.source}
+    train_files = data.train_files or {"source": data.source}
     outcome = train.fit(
         model, tokenizer, train_set, run, train.default_cache_root(run.cache_dir),
         payload=train.cache_payload(run, train_files, extra=train.tile_dependencies(run)),

@@ -113,12 +113,15 @@ class TaskConfig:
     data_dir: Optional[str] = None
     max_train_samples: Optional[int] = None
     max_eval_samples: Optional[int] = None
+    # For a task whose training split is unavailable (QNLI here): fine-tune on this many examples drawn from the dev
+    # split (a fixed seeded subsample) and evaluate on the rest of it. None: the official train/dev splits.
+    train_from_dev: Optional[int] = None
     # Fine-tuning epochs used when train.epochs is null: one pass over the large tasks, more over the small ones.
     train_epochs: float = 3.0
 
     def __post_init__(self) -> None:
         _positive(self.train_epochs, "task.train_epochs")
-        for f in ("max_train_samples", "max_eval_samples"):
+        for f in ("max_train_samples", "max_eval_samples", "train_from_dev"):
             v = getattr(self, f)
             _require(v is None or v > 0, f"task.{f}", f"must be > 0 or null, got {v}")
 

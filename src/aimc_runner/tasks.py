@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 import datasets
+import numpy as np
 
 from . import hub
 from .config import TaskConfig
@@ -174,6 +175,8 @@ class GlueData:
         The local GLUE folder read, or ``"hub:nyu-mll/glue"``.
     files : dict of str to str
         Path relative to the GLUE folder -> sha256 of every local file read; empty for the hub.
+    train_files : dict of str to str
+        The subset of ``files`` that the training examples came from (the dev file with ``train_from_dev``).
     """
 
     spec: TaskSpec
@@ -181,6 +184,7 @@ class GlueData:
     eval: dict[str, datasets.Dataset]
     source: str
     files: dict[str, str] = field(default_factory=dict)
+    train_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_labels(self) -> int:
@@ -211,7 +215,8 @@ def load(cfg: TaskConfig, *, need_train: bool = True) -> GlueData:
     cfg : TaskConfig
         ``name`` picks the task; ``data_dir`` (or ``$GLUE_DIR``) the local folder; ``max_train_samples`` keeps a
         fixed random subset of the training set (``shuffle(seed=SUBSAMPLE_SEED)``, the same for every run seed);
-        ``max_eval_samples`` keeps the first n rows of each evaluation split.
+        ``max_eval_samples`` keeps the first n rows of each evaluation split; ``train_from_dev`` replaces the
+        training split by that many dev examples (``shuffle(seed=SUBSAMPLE_SEED)``) and evaluates the others.
     need_train : bool
         False loads only the evaluation splits (``train`` is None), e.g. to evaluate a fine-tuned model.
 
@@ -226,8 +231,11 @@ def load(cfg: TaskConfig, *, need_train: bool = True) -> GlueData:
         mistake to fix, not to paper over); or there is no task folder and the hub cannot be reached.
     """
     spec = get_spec(cfg.name)
+    if cfg.train_from_dev is not None and len(spec.eval_splits) != 1:
+        raise ValueError(f"task.train_from_dev: {spec.name} has {len(spec.eval_splits)} dev splits; it needs a task "
+                         "with one")
     data_dir = resolve_data_dir(cfg)
-    wanted = spec.files(need_train)
+    wanted = spec.files(need_train and cfg.train_from_dev is None)
     if data_dir is not None and (data_dir / spec.glue_dir).is_dir():
         missing = [str(data_dir / rel) for rel in wanted.values() if not (data_dir / rel).is_file()]
         if missing:
@@ -244,13 +252,24 @@ def load(cfg: TaskConfig, *, need_train: bool = True) -> GlueData:
         source = f"hub:{HUB_DATASET}"
 
     train = splits.pop("train", None)
+    train_files = {k: v for k, v in files.items() if k == wanted.get("train")}
+    if cfg.train_from_dev is not None:
+        (split, dev), = splits.items()
+        if cfg.train_from_dev >= len(dev):
+            raise ValueError(f"task.train_from_dev: must be < the {len(dev)} examples of {spec.name}'s {split} split, "
+                             f"got {cfg.train_from_dev}")
+        order = np.random.default_rng(SUBSAMPLE_SEED).permutation(len(dev))
+        held_out = np.sort(order[cfg.train_from_dev:])
+        train = dev.select(order[: cfg.train_from_dev]) if need_train else None
+        splits = {split: dev.select(held_out)}
+        train_files = dict(files)
     if train is not None and cfg.max_train_samples is not None:
         # A random subset, not the first rows: several GLUE train files are ordered (CoLA by source paper).
         n = min(cfg.max_train_samples, len(train))
         train = train.shuffle(seed=SUBSAMPLE_SEED).select(range(n))
     if cfg.max_eval_samples is not None:
         splits = {s: d.select(range(min(cfg.max_eval_samples, len(d)))) for s, d in splits.items()}
-    return GlueData(spec=spec, train=train, eval=splits, source=source, files=files)
+    return GlueData(spec=spec, train=train, eval=splits, source=source, files=files, train_files=train_files)
 
 
 def tokenize(ds: datasets.Dataset, tokenizer, max_seq_length: int) -> datasets.Dataset:

@@ -78,7 +78,8 @@ def cache_payload(run: RunConfig, train_files: dict[str, str], extra: Optional[d
     payload = {
         "format": CACHE_FORMAT,
         "model": model,
-        "task": {"name": run.task.name, "max_train_samples": run.task.max_train_samples, "files": train_files},
+        "task": {"name": run.task.name, "max_train_samples": run.task.max_train_samples, "files": train_files,
+                 **({"train_from_dev": run.task.train_from_dev} if run.task.train_from_dev is not None else {})},
         "train": train,
         "seed": run.seed,
     }
