@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aimc_runner import report, results
+from aimc_runner import figures, report, results
 from conftest import GLUE_FIXTURES
 
 SHA = "a" * 40
@@ -145,6 +145,108 @@ def test_mnli_reports_matched_and_mismatched_and_stsb_pearson_and_spearman(tmp_p
     assert "| std_over | Pearson | Spearman |" in md and "| none | 85.00 | 84.00 |" in md
     assert [(r["split"], r["metric"]) for r in rows(out) if r["task"] == "mnli"] == [
         ("dev_matched", "accuracy"), ("dev_mismatched", "accuracy")]
+
+
+@pytest.fixture
+def grid(tmp_path) -> Path:
+    """sst2: fp/hwa × ideal/adc/read_noise, with seeds (std over seeds), one seed of five chips and one of one chip.
+
+    Folder names put hwa first, so the pivot's fp-first row order comes from the report, not from the files."""
+    d = tmp_path / "runs"
+    for seed, (fp, hwa) in enumerate([(0.90, 0.85), (0.92, 0.86)]):
+        put(d, f"a_hwa_adc_{seed}", record(tile="adc", train="hwa", seed=seed, metrics=acc(hwa)))
+        put(d, f"b_fp_ideal_{seed}", record(seed=seed, metrics=acc(fp)))
+    put(d, "a_hwa_ideal", record(train="hwa", metrics=acc(0.89)))
+    put(d, "a_hwa_rn", record(tile="read_noise", train="hwa", metrics=acc(0.87), metrics_std=acc(0.01), chips=5))
+    put(d, "b_fp_adc", record(tile="adc", metrics=acc(0.81), metrics_std=acc(0.01), chips=5))
+    put(d, "b_fp_rn", record(tile="read_noise", metrics=acc(0.88)))
+    return d
+
+
+def test_pivot_of_training_mode_by_tile_preset_precedes_the_long_table(grid, tmp_path):
+    out = tmp_path / "out"
+    assert run(grid, "--out", out) == 0
+    md = (out / "table.md").read_text()
+    pivot = ("accuracy by training mode (rows) and tile preset (columns):\n\n"
+             "| train | ideal | adc | read_noise |\n| --- | --- | --- | --- |\n"
+             "| fp | 91.00 ± 1.41 | 81.00 ± 1.00 | 88.00 |\n"  # 90, 92 over seeds; one seed of 5 chips; one chip
+             "| hwa | 89.00 | 85.50 ± 0.71 | 87.00 ± 1.00 |\n")  # 85, 86 over seeds
+    assert pivot in md
+    assert md.index("## SST-2") < md.index(pivot) < md.index("| model | tile | train |")
+    assert md.count("by training mode") == 1
+    tex = (out / "table.tex").read_text()
+    assert (r"\label{tab:sst2-pivot}" + "\n" + r"\begin{tabular}{lrrr}" + "\n" + r"\toprule" + "\n"
+            r"train & ideal & adc & read\_noise \\" + "\n" + r"\midrule" + "\n"
+            r"fp & 91.00 $\pm$ 1.41 & 81.00 $\pm$ 1.00 & 88.00 \\" + "\n"
+            r"hwa & 89.00 & 85.50 $\pm$ 0.71 & 87.00 $\pm$ 1.00 \\" + "\n" + r"\bottomrule") in tex
+    assert tex.index(r"\label{tab:sst2-pivot}") < tex.index(r"\label{tab:sst2}")
+    assert len(rows(out)) == 6  # the CSV stays long: one row per configuration and metric
+
+
+def test_no_pivot_of_a_single_configuration(tmp_path):
+    d = tmp_path / "runs"
+    for seed in (0, 1):
+        put(d, f"s{seed}", record(seed=seed))
+    out = tmp_path / "out"
+    assert run(d, "--out", out) == 0
+    assert "by training mode" not in (out / "table.md").read_text()
+    assert "pivot" not in (out / "table.tex").read_text()
+    assert "| tiny | ideal | fp | 2 | 1 | seeds | 80.00 ± 0.00 |" in (out / "table.md").read_text()
+
+
+def test_a_pivot_per_combination_of_scanned_fields_and_none_of_one_cell(tmp_path):
+    d = tmp_path / "runs"
+    for r_wire, x in [(0.15, 0.9), (0.5, 0.8)]:
+        for tile in ("ideal", "irdrop"):
+            for train in ("fp", "hwa"):
+                put(d, f"{tile}_{train}_{r_wire}", record(tile=tile, train=train, metrics=acc(x),
+                                                          tile__circuit__r_wire_ohm=r_wire))
+    put(d, "irdrop_fp_2", record(tile="irdrop", metrics=acc(0.5), tile__circuit__r_wire_ohm=2.0))  # alone: no pivot
+    out = tmp_path / "out"
+    assert run(d, "--out", out) == 0
+    md = (out / "table.md").read_text()
+    assert md.count("by training mode") == 2
+    assert ("accuracy by training mode (rows) and tile preset (columns), r_wire_ohm=0.15:\n\n"
+            "| train | ideal | irdrop |\n| --- | --- | --- |\n| fp | 90.00 | 90.00 |\n| hwa | 90.00 | 90.00 |\n") in md
+    assert "tile preset (columns), r_wire_ohm=0.5:" in md and "r_wire_ohm=2:" not in md
+    tex = (out / "table.tex").read_text()
+    assert r"\label{tab:sst2-pivot1}" in tex and r"\label{tab:sst2-pivot2}" in tex
+    assert r"(columns), r\_wire\_ohm=0.5; $\times 100$" in tex
+
+
+def test_mnli_pivot_shows_matched_and_mismatched_in_one_cell(tmp_path):
+    d = tmp_path / "runs"
+    for tile, x in (("ideal", 0.7), ("adc", 0.6)):
+        put(d, tile, record("mnli", tile=tile, metrics={"dev_matched": {"accuracy": x},
+                                                        "dev_mismatched": {"accuracy": x + 0.02}}))
+    out = tmp_path / "out"
+    assert run(d, "--out", out) == 0
+    assert ("accuracy (m / mm) by training mode (rows) and tile preset (columns):\n\n| train | ideal | adc |\n"
+            "| --- | --- | --- |\n| fp | 70.00 / 72.00 | 60.00 / 62.00 |\n") in (out / "table.md").read_text()
+
+
+def test_presets_figure_has_markers_scaled_to_the_data_and_the_digital_line(grid, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(figures, "_png", lambda fig: drawn.append(fig) or b"png")
+    assert report.build([grid])[figures.PRESETS_FIGURE] == b"png" and len(drawn) == 1
+    (ax,) = [ax for ax in drawn[0].axes if ax.get_visible()]
+    assert not ax.patches  # no bars
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and list(dashed[0].get_ydata()) == [pytest.approx(91.0)] * 2  # fp on ideal
+    points = {c.get_label(): c.lines[0] for c in ax.containers}  # errorbar containers: (marker line, caps, bars)
+    assert {mode: line.get_marker() for mode, line in points.items()} == {"fp": "o", "hwa": "s"}
+    assert all(line.get_linestyle() == "None" for line in points.values())  # markers only
+    assert list(points["fp"].get_xdata()) == pytest.approx([-0.075, 0.925, 1.925])  # fp left of each preset's tick
+    assert 75 < ax.get_ylim()[0] < 81  # scaled to the data (81 ± 1 the lowest), not from 0
+
+
+def test_pivot_and_figures_are_byte_for_byte_identical_on_a_rerun(grid, tmp_path):
+    assert run(grid, "--out", tmp_path / "a") == 0
+    assert run(grid, "--out", tmp_path / "b") == 0
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["fig_presets.png", "sources.md", "table.csv", "table.md", "table.tex"]
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_rerun_is_byte_for_byte_identical_however_the_folder_is_spelled(paper, tmp_path, monkeypatch):

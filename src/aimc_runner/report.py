@@ -1,10 +1,12 @@
 """``aimc-report``: the table (Markdown, CSV, LaTeX) and figures of a set of runs, read from their ``results.json``.
 
 Runs are grouped by their recorded configuration less the seed, the execution-only settings and the data folder;
-each group gives the task's GLUE metrics ×100 as mean ± std over seeds. Nothing is written unless every input is
-readable and consistent: mixed schema versions are always refused, mixed (or uncommitted) code unless
-``--allow-mixed``, and runs of one group that read different data files. The outputs are a function of the inputs
-only (no timestamps, no absolute paths of the report's own making), so a rerun on the same runs is byte-for-byte equal.
+each group gives the task's GLUE metrics ×100 as mean ± std over seeds. Per task, table.md and table.tex show the
+main metric as training mode × tile preset first (the paper's comparison), then every configuration; table.csv is
+long format; the figures are drawn by ``figures.py``. Nothing is written unless every input is readable and
+consistent: mixed schema versions are always refused, mixed (or uncommitted) code unless ``--allow-mixed``, and runs
+of one group that read different data files. The outputs are a function of the inputs only (no timestamps, no
+absolute paths of the report's own making), so a rerun on the same runs is byte-for-byte equal.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import argparse
 import csv
 import io
 import json
-import math
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -38,13 +39,6 @@ METRIC_TITLES = {"accuracy": "accuracy", "f1": "F1", "matthews_correlation": "Ma
                  "spearman": "Spearman"}
 SPLIT_TITLES = {"dev": "", "dev_matched": "m", "dev_mismatched": "mm"}
 
-DPI = 120
-PRESETS_FIGURE = "fig_presets.png"
-LINE_FIGURES = {  # file -> (config leaf on the x axis, axis label, log scale)
-    "fig_hwa_sigma.png": ("train.noise_std", "HWA training noise σ (relative to max|W|)", False),
-    "fig_r_wire.png": ("tile.circuit.r_wire_ohm", "wire resistance per segment (Ω)", True),
-    "fig_drift.png": ("tile.t_inference_s", "time since programming (s)", True),
-}
 CONVENTIONS = (
     "Metrics ×100 (accuracy and F1 in %, correlations ×100), mean ± std. `std_over`: `seeds` = sample std "
     "(ddof=1) over seeds of each run's mean over chips; `chips` = one seed only, sample std over its chips; "
@@ -252,6 +246,40 @@ def task_table(groups: list[Group], fields: list[str]) -> tuple[list[str], list[
     return header, rows
 
 
+@dataclass(frozen=True)
+class Pivot:
+    """One task's main metric as training mode (rows) × tile preset (columns), at one model and varying fields."""
+
+    title: str  # "accuracy by training mode (rows) and tile preset (columns)[, <model>, <field=value>...]"
+    header: list[str]
+    rows: list[list[str]]
+
+
+def pivots(groups: list[Group], fields: list[str]) -> list[Pivot]:
+    """The comparison the paper reads: per model and combination of the varying fields, the main metric of each
+    training mode under each tile preset, mean ± std as in the long table ("—" where not run; MNLI: "m / mm").
+
+    Only groups that agree on every varying field share a pivot; a pivot of one configuration is left out.
+    """
+    metric = headline(groups[0])[1]
+    cols = [c for c in groups[0].stats if c[1] == metric]  # the main metric on every eval split (MNLI: m, mm)
+    what = _metric_title(*cols[0]) if len(cols) == 1 else (
+        f"{METRIC_TITLES.get(metric, metric)} ({' / '.join(SPLIT_TITLES.get(s, s) for s, _ in cols)})")
+    several_models = len({g.model for g in groups}) > 1
+    buckets = _bucket(groups, lambda g: (g.model, *_values(g, fields))).values()
+    out = []
+    for gs in sorted(buckets, key=lambda gs: (gs[0].model, *(_sortable(gs[0].value(f)) for f in fields))):
+        if len(gs) < 2:  # each (mode, preset) is one group here: the fields that tell groups apart are all fixed
+            continue
+        tiles = sorted({g.tile for g in gs}, key=lambda t: _rank(t, PRESET_ORDER))
+        modes = sorted({g.train for g in gs}, key=lambda t: _rank(t, TRAIN_ORDER))
+        cells = {(g.train, g.tile): " / ".join(_fmt_stat(*g.stats[c]) for c in cols) for g in gs}
+        where = ([gs[0].model] if several_models else []) + _settings(gs[0], fields)
+        out.append(Pivot(", ".join([f"{what} by training mode (rows) and tile preset (columns)", *where]),
+                         ["train", *tiles], [[m, *(cells.get((m, t), "—") for t in tiles)] for m in modes]))
+    return out
+
+
 def render_markdown(tables: Tables, n_runs: int, code_lines: list[str], mixed: bool) -> str:
     n_groups = sum(len(groups) for groups, _ in tables.values())
     out = ["# Results", "", CONVENTIONS, "", f"{n_runs} runs in {n_groups} configurations; their provenance is in "
@@ -261,8 +289,12 @@ def render_markdown(tables: Tables, n_runs: int, code_lines: list[str], mixed: b
     else:
         out += [f"Code: {code_lines[0].rsplit(':', 1)[0]}."]
     for task, (groups, fields) in tables.items():
+        out += ["", f"## {_task_title(task)}"]
+        for pivot in pivots(groups, fields):
+            out += ["", f"{pivot.title}:", "", _md_row(pivot.header), _md_row(["---"] * len(pivot.header))]
+            out += [_md_row(r) for r in pivot.rows]
         header, rows = task_table(groups, fields)
-        out += ["", f"## {_task_title(task)}", "", _md_row(header), _md_row(["---"] * len(header))]
+        out += ["", _md_row(header), _md_row(["---"] * len(header))]
         out += [_md_row(r) for r in rows]
         out += _recovery(groups, fields)
     return "\n".join(out) + "\n"
@@ -305,17 +337,26 @@ def render_csv(tables: Tables) -> str:
 
 
 def render_latex(tables: Tables) -> str:
-    """One booktabs table per task."""
+    """Per task, a booktabs table per pivot, then the long table."""
     out = ["% aimc-report: " + CONVENTIONS.replace("`", "").replace("×", "x").replace("±", "+/-")]
     for task, (groups, fields) in tables.items():
+        title = _tex(_task_title(task))
+        task_pivots = pivots(groups, fields)
+        for i, pivot in enumerate(task_pivots, 1):
+            label = f"tab:{task}-pivot" + (str(i) if len(task_pivots) > 1 else "")
+            out += _tex_table(rf"{title}: {_tex(pivot.title)}; $\times 100$, mean $\pm$ std (std\_over in "
+                              rf"Table~\ref{{tab:{task}}}).", label, "l" + "r" * (len(pivot.header) - 1),
+                              pivot.header, pivot.rows)
         header, rows = task_table(groups, fields)
-        out += ["", r"\begin{table}[t]", r"\centering",
-                rf"\caption{{{_tex(_task_title(task))}: GLUE metrics $\times 100$, mean $\pm$ std over std\_over.}}",
-                rf"\label{{tab:{task}}}",
-                rf"\begin{{tabular}}{{{'l' * (3 + len(fields)) + 'rrl' + 'r' * (len(header) - 6 - len(fields))}}}",
-                r"\toprule", _tex_row(header), r"\midrule", *(_tex_row(r) for r in rows), r"\bottomrule",
-                r"\end{tabular}", r"\end{table}"]
+        out += _tex_table(rf"{title}: GLUE metrics $\times 100$, mean $\pm$ std over std\_over.", f"tab:{task}",
+                          "l" * (3 + len(fields)) + "rrl" + "r" * (len(header) - 6 - len(fields)), header, rows)
     return "\n".join(out) + "\n"
+
+
+def _tex_table(caption: str, label: str, columns: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["", r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
+            rf"\begin{{tabular}}{{{columns}}}", r"\toprule", _tex_row(header), r"\midrule",
+            *(_tex_row(r) for r in rows), r"\bottomrule", r"\end{tabular}", r"\end{table}"]
 
 
 def render_sources(runs: list[Run], groups: list[Group], code_lines: list[str], mixed: bool) -> str:
@@ -357,101 +398,6 @@ def _machine(record: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Figures
-
-
-def render_figures(tables: Tables) -> dict[str, bytes]:
-    """PNG bytes of each figure the data supports (at least two points along its axis)."""
-    out = {}
-    if (png := _presets_figure(tables)) is not None:
-        out[PRESETS_FIGURE] = png
-    for name, (axis, xlabel, log) in LINE_FIGURES.items():
-        if (png := _line_figure(tables, axis, xlabel, log)) is not None:
-            out[name] = png
-    return out
-
-
-def _presets_figure(tables: Tables) -> bytes | None:
-    """Grouped bars: tile presets on x, one bar per training mode; a panel per task, model and varying fields."""
-    panels = [(gs, fields) for groups, fields in tables.values()
-              for gs in _bucket(groups, lambda g: (g.model, *_values(g, fields))).values()
-              if len({g.tile for g in gs}) >= 2]
-    if not panels:
-        return None
-    import matplotlib.style
-
-    with matplotlib.style.context("default"):
-        fig, axes = _figure(len(panels))
-        for ax, (gs, fields) in zip(axes, panels):
-            col = headline(gs[0])
-            tiles = sorted({g.tile for g in gs}, key=lambda t: _rank(t, PRESET_ORDER))
-            modes = sorted({g.train for g in gs}, key=lambda t: _rank(t, TRAIN_ORDER))
-            width = 0.8 / len(modes)
-            for i, mode in enumerate(modes):
-                bars = [(tiles.index(g.tile) - 0.4 + width * (i + 0.5), *g.stats[col]) for g in gs if g.train == mode]
-                ax.bar([b[0] for b in bars], [100 * b[1] for b in bars], width, label=mode,
-                       yerr=[100 * (b[2] or 0.0) for b in bars], capsize=2)
-            ax.set_xticks(range(len(tiles)), tiles, rotation=30, ha="right")
-            ax.set_ylabel(f"{_metric_title(*col)} ×100")
-            ax.set_title(" · ".join([_task_title(gs[0].task), gs[0].model, *_settings(gs[0], fields)]), fontsize=9)
-            ax.legend(fontsize=8)
-        return _png(fig)
-
-
-def _line_figure(tables: Tables, axis: str, xlabel: str, log: bool) -> bytes | None:
-    """Metric vs one config leaf; a panel per task and model, a line per everything else."""
-    panels = []
-    for groups, fields in tables.values():
-        if axis not in fields:
-            continue
-        others = [f for f in fields if f != axis]
-        for gs in _bucket(groups, lambda g: g.model).values():
-            lines = [s for s in _bucket(gs, lambda g: (g.tile, g.train, *_values(g, others))).values()
-                     if len({g.value(axis) for g in s if _is_number(g.value(axis))}) >= 2]
-            if lines:  # legends name the other fields only where they tell these lines apart
-                panels.append((lines, [f for f in others if len({_values(s[0], [f]) for s in lines}) > 1]))
-    if not panels:
-        return None
-    import matplotlib.style
-
-    with matplotlib.style.context("default"):
-        fig, axes = _figure(len(panels))
-        for ax, (lines, others) in zip(axes, panels):
-            col = headline(lines[0][0])
-            for s in lines:
-                pts = sorted((float(g.value(axis)), *g.stats[col]) for g in s if _is_number(g.value(axis)))
-                label = ", ".join([s[0].tile, s[0].train, *_settings(s[0], others)])
-                ax.errorbar([p[0] for p in pts], [100 * p[1] for p in pts], yerr=[100 * (p[2] or 0.0) for p in pts],
-                            marker="o", capsize=2, label=label)
-            if log and all(float(g.value(axis)) > 0 for s in lines for g in s if _is_number(g.value(axis))):
-                ax.set_xscale("log")
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(f"{_metric_title(*col)} ×100")
-            ax.set_title(f"{_task_title(lines[0][0].task)} · {lines[0][0].model}", fontsize=9)
-            ax.legend(fontsize=7)
-        return _png(fig)
-
-
-def _figure(n: int) -> tuple[Any, Any]:
-    """A figure with n panels, up to three a row; matplotlib's object API (no pyplot state, no GUI backend)."""
-    from matplotlib.figure import Figure
-
-    ncols = min(n, 3)
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(4.8 * ncols, 3.6 * nrows), dpi=DPI, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return fig, axes[:n]
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})  # no version stamp: reruns are identical
-    return buf.getvalue()
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Entry point
 
 
@@ -470,6 +416,8 @@ def build(folders: Sequence[Path], allow_mixed: bool = False) -> dict[str, bytes
         fields = varying_fields(gs)
         tables[task] = (order(gs, fields), fields)
     groups = [g for gs, _ in tables.values() for g in gs]
+    from .figures import render_figures  # here, not at the top: figures builds on this module's groups and titles
+
     texts = {"table.md": render_markdown(tables, len(runs), code_lines, mixed), "table.csv": render_csv(tables),
              "table.tex": render_latex(tables), "sources.md": render_sources(runs, groups, code_lines, mixed)}
     return {**{k: v.encode("utf-8") for k, v in texts.items()}, **render_figures(tables)}
@@ -477,9 +425,11 @@ def build(folders: Sequence[Path], allow_mixed: bool = False) -> dict[str, bytes
 
 def write(out_dir: Path, files: dict[str, bytes]) -> None:
     """Write each file atomically; remove this report's figures that the data no longer supports."""
+    from .figures import FIGURES
+
     for name, data in files.items():
         write_bytes_atomic(out_dir / name, data)
-    for name in (PRESETS_FIGURE, *LINE_FIGURES):
+    for name in FIGURES:
         if name not in files:
             (out_dir / name).unlink(missing_ok=True)
 
