@@ -11,8 +11,8 @@ import io
 import math
 from typing import Any
 
-from .report import (PRESET_ORDER, TRAIN_ORDER, Tables, _bucket, _is_number, _metric_title, _rank, _settings,
-                     _task_title, _values, headline)
+from .runs import (PRESET_ORDER, TRAIN_ORDER, Tables, bucket, headline, is_number, metric_title, rank, settings,
+                   task_title, values)
 
 DPI = 120
 PRESETS_FIGURE = "fig_presets.png"
@@ -44,12 +44,12 @@ def _presets_figure(tables: Tables) -> bytes | None:
     (bars from 0 would hide 81 vs 90 %); a dashed line at fp on the ideal tile. A panel per task, model and
     varying fields."""
     panels = [(gs, fields) for groups, fields in tables.values()
-              for gs in _bucket(groups, lambda g: (g.model, *_values(g, fields))).values()
+              for gs in bucket(groups, lambda g: (g.model, *values(g, fields))).values()
               if len({g.tile for g in gs}) >= 2]
     if not panels:
         return None
     # one colour and marker per training mode across all panels
-    every_mode = sorted({g.train for gs, _ in panels for g in gs}, key=lambda t: _rank(t, TRAIN_ORDER))
+    every_mode = sorted({g.train for gs, _ in panels for g in gs}, key=lambda t: rank(t, TRAIN_ORDER))
     style = {mode: (f"C{i}", MARKERS.get(mode, OTHER_MARKERS[i % len(OTHER_MARKERS)]))
              for i, mode in enumerate(every_mode)}
     import matplotlib.style
@@ -58,8 +58,8 @@ def _presets_figure(tables: Tables) -> bytes | None:
         fig, axes = _figure(len(panels))
         for ax, (gs, fields) in zip(axes, panels):
             col = headline(gs[0])
-            tiles = sorted({g.tile for g in gs}, key=lambda t: _rank(t, PRESET_ORDER))
-            modes = sorted({g.train for g in gs}, key=lambda t: _rank(t, TRAIN_ORDER))
+            tiles = sorted({g.tile for g in gs}, key=lambda t: rank(t, PRESET_ORDER))
+            modes = sorted({g.train for g in gs}, key=lambda t: rank(t, TRAIN_ORDER))
             for i, mode in enumerate(modes):
                 dx = MODE_OFFSET * (i - (len(modes) - 1) / 2)  # side by side around the preset's tick
                 pts = [(tiles.index(g.tile) + dx, *g.stats[col]) for g in gs if g.train == mode]
@@ -72,8 +72,8 @@ def _presets_figure(tables: Tables) -> bytes | None:
                            label=f"{DIGITAL[1]} on {DIGITAL[0]}", zorder=0)
             ax.set_xticks(range(len(tiles)), tiles, rotation=30, ha="right")
             ax.set_xlim(-0.5, len(tiles) - 0.5)
-            ax.set_ylabel(f"{_metric_title(*col)} ×100")
-            ax.set_title(" · ".join([_task_title(gs[0].task), gs[0].model, *_settings(gs[0], fields)]), fontsize=9)
+            ax.set_ylabel(f"{metric_title(*col)} ×100")
+            ax.set_title(" · ".join([task_title(gs[0].task), gs[0].model, *settings(gs[0], fields)]), fontsize=9)
             ax.legend(fontsize=8)
         return _png(fig)
 
@@ -85,11 +85,11 @@ def _line_figure(tables: Tables, axis: str, xlabel: str, log: bool) -> bytes | N
         if axis not in fields:
             continue
         others = [f for f in fields if f != axis]
-        for gs in _bucket(groups, lambda g: g.model).values():
-            lines = [s for s in _bucket(gs, lambda g: (g.tile, g.train, *_values(g, others))).values()
-                     if len({g.value(axis) for g in s if _is_number(g.value(axis))}) >= 2]
+        for gs in bucket(groups, lambda g: g.model).values():
+            lines = [s for s in bucket(gs, lambda g: (g.tile, g.train, *values(g, others))).values()
+                     if len({g.value(axis) for g in s if is_number(g.value(axis))}) >= 2]
             if lines:  # legends name the other fields only where they tell these lines apart
-                panels.append((lines, [f for f in others if len({_values(s[0], [f]) for s in lines}) > 1]))
+                panels.append((lines, [f for f in others if len({values(s[0], [f]) for s in lines}) > 1]))
     if not panels:
         return None
     import matplotlib.style
@@ -99,15 +99,15 @@ def _line_figure(tables: Tables, axis: str, xlabel: str, log: bool) -> bytes | N
         for ax, (lines, others) in zip(axes, panels):
             col = headline(lines[0][0])
             for s in lines:
-                pts = sorted((float(g.value(axis)), *g.stats[col]) for g in s if _is_number(g.value(axis)))
-                label = ", ".join([s[0].tile, s[0].train, *_settings(s[0], others)])
+                pts = sorted((float(g.value(axis)), *g.stats[col]) for g in s if is_number(g.value(axis)))
+                label = ", ".join([s[0].tile, s[0].train, *settings(s[0], others)])
                 ax.errorbar([p[0] for p in pts], [100 * p[1] for p in pts], yerr=[100 * (p[2] or 0.0) for p in pts],
                             marker="o", capsize=2, label=label)
-            if log and all(float(g.value(axis)) > 0 for s in lines for g in s if _is_number(g.value(axis))):
+            if log and all(float(g.value(axis)) > 0 for s in lines for g in s if is_number(g.value(axis))):
                 ax.set_xscale("log")
             ax.set_xlabel(xlabel)
-            ax.set_ylabel(f"{_metric_title(*col)} ×100")
-            ax.set_title(f"{_task_title(lines[0][0].task)} · {lines[0][0].model}", fontsize=9)
+            ax.set_ylabel(f"{metric_title(*col)} ×100")
+            ax.set_title(f"{task_title(lines[0][0].task)} · {lines[0][0].model}", fontsize=9)
             ax.legend(fontsize=7)
         return _png(fig)
 
