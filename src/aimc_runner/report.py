@@ -105,10 +105,15 @@ def _recovery(groups: list[Group], fields: list[str]) -> list[str]:
     split, metric = headline(groups[0])
     several_models = len({g.model for g in groups}) > 1
     lines = []
+    # The digital reference of each model: fp on the ideal tile (the loss a preset causes is measured from it).
+    digital = {g.model: g.stats[(split, metric)][0] for g in groups if (g.tile, g.train) == ("ideal", "fp")}
     for gs in bucket(groups, lambda g: (g.model, g.tile, *values(g, fields))).values():
         means = {g.train: g.stats[(split, metric)][0] for g in gs}
-        diffs = [f"{mode} − fp = {100 * (means[mode] - means['fp']):+.2f}" for mode in ("hwa", "tile_aware")
-                 if mode in means and "fp" in means]
+        loss = digital.get(gs[0].model, float("nan")) - means.get("fp", float("nan"))
+        diffs = [f"{mode} − fp = {100 * (means[mode] - means['fp']):+.2f}"
+                 + (f" ({(means[mode] - means['fp']) / loss:.0%} of the {100 * loss:.2f}-point loss of fp vs ideal)"
+                    if loss > 0.005 and gs[0].tile != "ideal" else "")
+                 for mode in ("hwa", "tile_aware") if mode in means and "fp" in means]
         if diffs:
             g = gs[0]
             # name only the fields that vary under this preset (the others are the preset's own values)
