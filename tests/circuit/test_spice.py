@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from aimc_runner.circuit import column_charge
+from aimc_runner.circuit.crossbar import column_charge_2d
 from aimc_runner.circuit.spice import ngspice_available, spice_column_charge, write_netlist
 
 
@@ -52,6 +53,42 @@ def test_model_matches_ngspice(ngspice, rows, cols, r_wire, idle_rows, adc_sides
     if r_wire >= 500:  # the comparison is not vacuous: the drop is far above the tolerance
         ideal = column_charge(gp, gn, n, r_wire_ohm=0.0)
         assert np.abs(ideal - model).max() > 1e-2 * scale
+
+
+@pytest.mark.parametrize(
+    "r_wire, r_row, idle_rows, adc_sides",
+    [
+        (0.15, 0.15, "hold", "both"),
+        (0.15, 1.0, "float", "south"),
+        (500.0, 0.15, "float", "both"),
+        (500.0, 1.0, "hold", "south"),
+        (500.0, 200.0, "hold", "both"),
+        (500.0, 200.0, "float", "both"),
+        (0.0, 2000.0, "hold", "south"),
+    ],
+)
+def test_crossbar_matches_ngspice(ngspice, r_wire, r_row, idle_rows, adc_sides):
+    """Row-wire resistance (crossbar.py): 6 rows x 3 columns, both idle conventions, ideal and resistive columns."""
+    gp, gn, n = _case(6, 3, seed=63)
+    kw = dict(r_wire_ohm=r_wire, r_row_ohm=r_row, idle_rows=idle_rows, adc_sides=adc_sides)
+    spice = spice_column_charge(gp, gn, n, **kw)
+    model = column_charge_2d(gp, gn, n, method="time_stepped", **kw)
+    scale = np.abs(model).max()
+    np.testing.assert_allclose(spice, model, rtol=1e-5, atol=1e-5 * scale)
+    if r_row >= 200:  # the comparison is not vacuous: the row drop is far above the tolerance
+        no_row = column_charge_2d(gp, gn, n, method="time_stepped", **{**kw, "r_row_ohm": 0.0})
+        assert np.abs(no_row - model).max() > 1e-3 * scale
+
+
+def test_row_wires_in_the_netlist():
+    gp, gn, n = _case(4, 3, seed=2, batch=1)
+    kw = dict(r_wire_ohm=1.0, idle_rows="float", adc_sides="both")
+    assert write_netlist(gp, gn, n[0], r_row_ohm=0.0, **kw) == write_netlist(gp, gn, n[0], **kw)
+    net = write_netlist(gp, gn, n[0], r_row_ohm=3.0, **kw)
+    wires = [ln for ln in net.splitlines() if ln.startswith("RR")]
+    assert len(wires) == 2 * 4 * 3  # G+ and G- wire, per row, one segment per column
+    assert sum(ln.endswith(" 1.5") for ln in wires) == 2 * 4  # the half segment from each driver
+    assert "v(rp1_2)" in net and "v(rp1)" not in net  # cells hang on the wire's node, not on the driver
 
 
 def test_float_netlist_has_one_switch_per_cell():

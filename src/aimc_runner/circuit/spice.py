@@ -3,13 +3,16 @@
 The netlist is the circuit of spec section 3 written out element by element:
 
 * row drivers: per row i one ideal source for the G+ devices' row (``rp<i>``) and one for the G- devices' row
-  (``rn<i>``), shared by all columns (row wires are ideal);
+  (``rn<i>``), shared by all columns. Row wires are ideal by default; with ``r_row_ohm > 0`` (beyond the published
+  model, see ``crossbar.py``) each row wire is a chain of resistors driven at its west end: ``r_row/2`` from the
+  driver to the cell node ``rp<i>_0`` of column 0, ``r_row`` between ``rp<i>_<j-1>`` and ``rp<i>_<j>``, open east end;
 * per column j a chain of wire resistors ``r_wire`` between the cell nodes and ``r_wire/2`` into the ADC node, which
   an ideal source holds at v_read; the ADC current is that source's branch current;
 * ``hold``: each device is a resistor from its row to the column node; the row sources are PWL steps back to v_read;
 * ``float``: each cell has its own switch: a behavioural current source ``I = G·(v_row - v_col)·v(k<i>)`` gated by
   the row's word line ``k<i>`` (1 while on, 0 after). The row drivers stay at their on-voltages; an off cell's
-  row voltage is irrelevant because the cell carries no current.
+  row voltage is irrelevant because the cell carries no current (with row-wire resistance, an idle row's wire then
+  carries no current either).
 
 Ideal steps are replaced by linear ramps of width ``eps`` centred on the step time. In a resistive network the ADC
 current then is piecewise linear in time with breakpoints at the ramp corners (``hold``), so the trapezoid
@@ -44,12 +47,13 @@ def _fmt(x: float) -> str:
 
 def write_netlist(
     g_pos, g_neg, durations, *, r_wire_ohm, v_read_v=0.4, dv_v=0.2, t_slot_ns=1.0, idle_rows="hold",
-    adc_sides="south",
+    adc_sides="south", r_row_ohm=0.0,
 ) -> str:
     """Netlist (with a ``.control`` block that prints ``q<j>`` in coulombs) for one token.
 
     ``g_pos``, ``g_neg``: [rows, cols] µS; ``durations``: [rows] signed integer slots. Other arguments as in
-    :func:`aimc_runner.circuit.column_charge`.
+    :func:`aimc_runner.circuit.column_charge`; ``r_row_ohm`` (Ω, default 0: ideal row wires, the netlist is then
+    unchanged) as in :func:`aimc_runner.circuit.crossbar.column_charge_2d`.
     """
     gp = np.asarray(g_pos, dtype=float)
     gn = np.asarray(g_neg, dtype=float)
@@ -85,6 +89,12 @@ def write_netlist(
             lines.append(f"VP{i} rp{i} 0 DC {_fmt(v_p)}")
             lines.append(f"VN{i} rn{i} 0 DC {_fmt(v_n)}")
             lines.append(f"VK{i} k{i} 0 {pwl(1.0, 0.0, t_off)}")  # the row's word line gating its cells
+        if r_row_ohm > 0:  # the two row wires, driven at the west end (column 0)
+            for wire in (f"rp{i}", f"rn{i}"):
+                nodes = [wire] + [f"{wire}_{j}" for j in range(cols)]
+                for j in range(cols):
+                    r = r_row_ohm / 2 if j == 0 else r_row_ohm
+                    lines.append(f"RR{wire[1:]}_{j} {nodes[j]} {nodes[j + 1]} {_fmt(r)}")
     for j in range(cols):
         # Chain from the far end to the ADC; a north-read column is wired the other way round.
         chain = list(range(rows))[::-1] if (sides == "both" and j % 2 == 1) else list(range(rows))
@@ -97,7 +107,8 @@ def write_netlist(
                 lines.append(f"VW{j}_{k} {nodes[k]} {nodes[k + 1]} DC 0")  # a short
         lines.append(f"VA{j} a{j} 0 DC {_fmt(v_read_v)}")  # the ADC holds its node at v_read
         for i in range(rows):
-            for tag, g, row in (("P", gp[i, j], f"rp{i}"), ("N", gn[i, j], f"rn{i}")):
+            suffix = f"_{j}" if r_row_ohm > 0 else ""  # the row wire's node at this cell
+            for tag, g, row in (("P", gp[i, j], f"rp{i}{suffix}"), ("N", gn[i, j], f"rn{i}{suffix}")):
                 if g == 0 or (idle == "float" and n[i] == 0):
                     continue  # no device, or a cell that is never connected
                 if idle == "hold":
@@ -115,7 +126,7 @@ def write_netlist(
 
 def spice_column_charge(
     g_pos, g_neg, durations, *, r_wire_ohm, v_read_v=0.4, dv_v=0.2, t_slot_ns=1.0, idle_rows="hold",
-    adc_sides="south", executable="ngspice", timeout_s=120.0,
+    adc_sides="south", executable="ngspice", timeout_s=120.0, r_row_ohm=0.0,
 ) -> np.ndarray:
     """Charge [fC] per column from an ngspice transient run, one run per token.
 
@@ -140,7 +151,7 @@ def spice_column_charge(
             path.write_text(
                 write_netlist(
                     g_pos, g_neg, n[b], r_wire_ohm=r_wire_ohm, v_read_v=v_read_v, dv_v=dv_v, t_slot_ns=t_slot_ns,
-                    idle_rows=idle_rows, adc_sides=adc_sides,
+                    idle_rows=idle_rows, adc_sides=adc_sides, r_row_ohm=r_row_ohm,
                 )
             )
             proc = subprocess.run([exe, "-b", path.name], cwd=tmp, capture_output=True, text=True, timeout=timeout_s)
