@@ -115,6 +115,9 @@ def test_a_preset_part_can_be_swapped_and_fields_overridden():
         (["tile=pcm_irdrop", "tile.circuit.r_wire_ohm=-0.1"], "tile.circuit.r_wire_ohm"),
         (["tile=pcm_irdrop", "tile.pwm.bits=1"], "tile.pwm.bits"),
         (["tile=pcm_irdrop", "tile.device.g_min_us=30"], "tile.device.g_min_us"),
+        (["tile=pcm_irdrop", "tile.circuit.r_row_ohm=0.15"], "tile.device.read_noise"),
+        (["tile=irdrop", "tile.circuit.r_row_ohm=-1"], "tile.circuit.r_row_ohm"),
+        (["tile=irdrop", "tile.circuit.r_row_ohm=0.15", "train=tile_aware"], "train.mode"),
     ],
 )
 def test_physically_impossible_or_out_of_range_tiles_fail_before_any_model_is_loaded(overrides, field):

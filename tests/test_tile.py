@@ -10,6 +10,7 @@ import torch
 
 from aimc_runner.circuit import column_charge
 from aimc_runner.circuit.adc import q_lsb_fc
+from aimc_runner.circuit.reference import column_charge_dense_2d
 from aimc_runner.config import (AdcConfig, AdcKind, CircuitConfig, DeviceConfig, IdleRows, IrDropMethod, PwmConfig,
                                 PwmMode, TileConfig)
 from aimc_runner.device.mapping import map_block
@@ -90,6 +91,31 @@ def test_irdrop_tile_equals_the_circuit_solver_on_the_mapped_conductances(adc_si
     expected = q * 2.0 / (m.scale * 0.2 * 1.0 * 127)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-12)
     assert not np.allclose(y.numpy(), (quantized(x, 2.0) @ w.T).numpy(), rtol=1e-4)  # IR-drop is visible
+
+
+@pytest.mark.parametrize("method", [IrDropMethod.effective, IrDropMethod.time_stepped])
+def test_row_wires_tile_equals_the_2d_crossbar_solver_on_the_mapped_conductances(method):
+    w, x = data(out=6, inp=12, batch=3)
+    cfg = tile_cfg(rows=16, cols=8, irdrop=True, r=1.0, method=method)
+    cfg.circuit.r_row_ohm = 50.0  # large, so that the row wires change the outputs far above the tolerance
+    y = AnalogTileArray(w, cfg, **F64)(x, 2.0)
+    m = map_block(w.T.numpy(), g_min_us=0.0, g_max_us=25.0, rows=16)
+    n = np.zeros((x.shape[0], 16), dtype=np.int64)
+    n[:, m.used] = torch.round(torch.clamp(x / 2.0, -1, 1) * 127).numpy().astype(np.int64)
+    q = column_charge_dense_2d(m.g_pos, m.g_neg, n, r_wire_ohm=1.0, r_row_ohm=50.0, dv_v=0.2, t_slot_ns=1.0,
+                               idle_rows="hold", adc_sides="both")
+    np.testing.assert_allclose(y.numpy(), q * 2.0 / (m.scale * 0.2 * 1.0 * 127), rtol=1e-10, atol=1e-12)
+    cfg.circuit.r_row_ohm = 0.0
+    assert not np.allclose(y.numpy(), AnalogTileArray(w, cfg, **F64)(x, 2.0).numpy(), rtol=1e-3)
+
+
+def test_row_wires_refuse_what_they_cannot_simulate_exactly():
+    with pytest.raises(ValueError, match="tile.device.read_noise.*r_row_ohm"):
+        cfg = tile_cfg(irdrop=True, read_noise=True)
+        cfg.circuit.r_row_ohm = 0.15
+        cfg.check_supported()
+    with pytest.raises(ValueError, match="tile.circuit.r_row_ohm"):
+        CircuitConfig(r_row_ohm=-1.0)
 
 
 @pytest.mark.parametrize("idle", [IdleRows.hold, IdleRows.float])

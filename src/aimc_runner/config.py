@@ -233,6 +233,9 @@ class CircuitConfig:
     cols: int = 512
     irdrop: bool = False
     r_wire_ohm: float = 0.15
+    # Row-wire resistance per cell pitch (beyond the published model, which has ideal rows): the 2-D network of
+    # circuit/crossbar.py, exact and precomputed per tile in hold mode. 0: the column ladder alone.
+    r_row_ohm: float = 0.0
     v_read_v: float = 0.4
     dv_v: float = 0.2
     t_slot_ns: float = 1.0
@@ -246,6 +249,7 @@ class CircuitConfig:
         _require(self.rows > 0, "tile.circuit.rows", "must be > 0")
         _require(self.cols > 0, "tile.circuit.cols", "must be > 0")
         _non_negative(self.r_wire_ohm, "tile.circuit.r_wire_ohm")
+        _non_negative(self.r_row_ohm, "tile.circuit.r_row_ohm")
         _positive(self.v_read_v, "tile.circuit.v_read_v")
         _positive(self.dv_v, "tile.circuit.dv_v")
         _positive(self.t_slot_ns, "tile.circuit.t_slot_ns")
@@ -345,6 +349,12 @@ class TileConfig:
             "not supported with tile.circuit.idle_rows=float: the current division tau changes slot by slot, so "
             "the exact read-noise variance needs a per-slot solve; use idle_rows=hold or turn read noise off",
         )
+        if c.irdrop and c.r_row_ohm > 0:
+            _require(not self.device.read_noise, "tile.device.read_noise",
+                     "not supported with tile.circuit.r_row_ohm > 0: the exact read-noise variance uses each cell's "
+                     "current-division factor tau, which the 2-D network (row wires) does not have; set r_row_ohm=0 "
+                     "or turn read noise off")
+            _require(c.segments is None, "tile.circuit.segments", "row lumping is not defined with r_row_ohm > 0")
         _require(
             c.segments is None or c.method == IrDropMethod.effective,
             "tile.circuit.segments",
@@ -375,6 +385,13 @@ class RunConfig:
     def __post_init__(self) -> None:
         _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         analog_training = self.train.mode in (TrainMode.hwa, TrainMode.tile_aware)
+        _require(
+            not (self.train.mode == TrainMode.tile_aware and self.tile.circuit.irdrop
+                 and self.tile.circuit.r_row_ohm > 0),
+            "train.mode",
+            "tile_aware trains with tau (.) W, which row-wire resistance (tile.circuit.r_row_ohm > 0) breaks; "
+            "train with r_row_ohm=0 and evaluate with it",
+        )
         _require(
             not (self.train.mode == TrainMode.tile_aware and self.tile.circuit.irdrop
                  and self.tile.circuit.idle_rows == IdleRows.float),

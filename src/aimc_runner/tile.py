@@ -25,7 +25,8 @@ import torch
 
 from .circuit import adc as adc_mod
 from .circuit import pwm
-from .circuit.ladder import column_charge, transfer_factors
+from .circuit.crossbar import column_charge_2d, effective_conductance_2d
+from .circuit.ladder import transfer_factors
 from .config import AdcKind, IrDropMethod, PwmMode, TileConfig
 from .device import pcm
 from .device.mapping import MappedBlock, map_block
@@ -53,7 +54,7 @@ class _Block:
     g_pos: np.ndarray  # µS [rows, n_out] at evaluation time (after programming noise, drift, 1/f)
     g_neg: np.ndarray
     tau: np.ndarray  # [n_in, n_out] transfer factors on the used rows (1 without IR-drop)
-    w_eff: torch.Tensor  # µS [n_in, n_out]: τ ⊙ (G+ - G-) on the used rows
+    w_eff: torch.Tensor  # µS [n_in, n_out] on the used rows: τ ⊙ (G+ - G-), or the 2-D solve with row wires
     moments: Optional[torch.Tensor]  # [n_in, 3·n_out] read-noise GEMM operands
     gain: float  # digital drift-compensation gain
 
@@ -113,7 +114,7 @@ class AnalogTileArray:
             g_pos[used] = pcm.programming_noise(g_pos[used], dev.g_max_us, rngs.programming)
             g_neg[used] = pcm.programming_noise(g_neg[used], dev.g_max_us, rngs.programming)
         tau_prog = self._tau(g_pos, g_neg)
-        w_prog = tau_prog[used] * (g_pos - g_neg)[used]
+        w_prog = self._effective(g_pos, g_neg, tau_prog)[used]
 
         t = self.cfg.t_inference_s
         g_pos_t, g_neg_t = g_pos, g_neg
@@ -129,7 +130,7 @@ class AnalogTileArray:
                                                  dev.t_read_ns)
                 g_t[used] = g_now
         tau = self._tau(g_pos_t, g_neg_t) if g_pos_t is not g_pos else tau_prog
-        w_eff = tau[used] * (g_pos_t - g_neg_t)[used]
+        w_eff = self._effective(g_pos_t, g_neg_t, tau)[used] if g_pos_t is not g_pos else w_prog
         gain = 1.0
         if dev.drift_compensation and (dev.drift or dev.one_over_f):
             # Probe: one-hot full-scale inputs, whose responses are the rows of τ ⊙ (G+ - G-) (see pcm.py).
@@ -146,6 +147,14 @@ class AnalogTileArray:
             return np.ones_like(g_pos)
         return transfer_factors(g_pos, g_neg, r_wire_ohm=circ.r_wire_ohm, adc_sides=circ.adc_sides,
                                 segments=circ.segments)
+
+    def _effective(self, g_pos: np.ndarray, g_neg: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        """Effective conductances (µS): τ ⊙ (G+ - G-) for the column ladder, the 2-D solve with row wires."""
+        circ = self.cfg.circuit
+        if circ.irdrop and circ.r_row_ohm > 0:
+            return effective_conductance_2d(g_pos, g_neg, r_wire_ohm=circ.r_wire_ohm, r_row_ohm=circ.r_row_ohm,
+                                            adc_sides=circ.adc_sides.value)
+        return tau * (g_pos - g_neg)
 
     def effective_weight(self) -> torch.Tensor:
         """The weights the tile computes with (IR-drop, device state, drift gain), ``[out, in]``, weight units."""
@@ -235,9 +244,9 @@ class AnalogTileArray:
         if circ.method == IrDropMethod.time_stepped and circ.irdrop:
             full = np.zeros((d.shape[0], circ.rows), dtype=np.int64)
             full[:, b.mapped.used] = d.detach().cpu().numpy().astype(np.int64)
-            q_np = column_charge(b.g_pos, b.g_neg, full, r_wire_ohm=circ.r_wire_ohm, dv_v=circ.dv_v,
-                                 t_slot_ns=circ.t_slot_ns, idle_rows=circ.idle_rows.value,
-                                 method="time_stepped", adc_sides=circ.adc_sides.value)
+            q_np = column_charge_2d(b.g_pos, b.g_neg, full, r_wire_ohm=circ.r_wire_ohm, r_row_ohm=circ.r_row_ohm,
+                                    dv_v=circ.dv_v, t_slot_ns=circ.t_slot_ns, idle_rows=circ.idle_rows.value,
+                                    method="time_stepped", adc_sides=circ.adc_sides.value)
             q = torch.as_tensor(q_np, dtype=self.dtype, device=d.device)
         else:
             q = drive * (d @ b.w_eff)
