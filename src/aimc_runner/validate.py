@@ -1,0 +1,397 @@
+"""``aimc-validate``: the fast tile model (``effective`` and ``time_stepped``) against ngspice, on any columns.
+
+A source (a worst-case pattern or a real model layer, :mod:`validate_sources`) gives the conductances of the
+selected columns and one input; for every idle-row convention and wire resistance asked for, each column is written
+as an ngspice netlist (:func:`circuit.spice.write_netlist`, one column per netlist so that columns run in parallel:
+with ideal row wires they do not interact) and simulated in batch mode, and the same columns go through both model
+paths. Reported per column: the charge (fC) from SPICE, ``effective`` (``hold`` only: it is not exact for ``float``),
+``time_stepped`` and the ideal product without IR-drop (the IR-drop, ``|q_spice - q_ideal| / q_fs``, shows how
+much there is to get right); the relative error ``|q_model - q_spice| / |q_spice|`` and
+the full-scale error ``|q_model - q_spice| / q_fs`` with ``q_fs = dv·t_slot·n_max·g_max·n_in`` (every used row on at
+g_max for the whole window, as the uniform ADC's full scale); wall times and speed-ups over SPICE.
+
+Of the tile configuration only the conductance range, the PWM resolution (one window of ``n_max`` slots) and the
+circuit (``v_read``, ``dv``, ``t_slot``, ``adc_sides``, ``placement``) are used: device noise and the ADC are outside
+what SPICE checks. ``conventions`` and ``r_wire_ohm`` list what to check, each against every column.
+
+Row probes (``row_probes`` positions): one column with every cell at g_max and a single row on, moved from the far
+end to the ADC; the plot shows the model's error and the IR-drop (``|q_spice - q_ideal| / q_ideal``) against the
+row's position.
+
+Outputs in the run folder: ``validate.txt`` (the printed tables), ``validate.json``, ``validate.png`` and, with
+``keep_netlists``, every netlist under ``netlists/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+import hydra
+import numpy as np
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from . import results
+from .atomic import write_json_atomic, write_text_atomic
+from .circuit.ladder import column_charge
+from .circuit.spice import ngspice_available, write_netlist
+from .config import AdcSides, IdleRows, ModelConfig, TaskConfig, TileConfig, _require, register_configs
+from .validate_sources import BadInput, Case, Source, layer_case, n_max, pattern, row_probe
+
+log = logging.getLogger("aimc_runner.validate")
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+# ngspice seconds per one-column netlist of 512 rows ≈ a·window + b·levels (window: slots simulated, levels:
+# distinct pulse lengths, each a pair of PWL corners), × (rows/512)^1.25, + start-up; fitted to 512-row all_on,
+# random and MiniLM columns and 64-512-row random ones on a 2-core machine shared with other jobs, rounded up.
+_SPICE_S = {IdleRows.hold: (0.016, 0.006), IdleRows.float: (0.045, 0.03)}
+_SPICE_START_S = 0.1
+_RELAXED = ".options reltol=1e-10"  # retry of a float netlist that stops with "timestep too small" at reltol=1e-12
+
+
+@dataclass
+class ValidateConfig:
+    tile: TileConfig = field(default_factory=TileConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)  # source=layer only
+    task: TaskConfig = field(default_factory=TaskConfig)  # source=layer: sentences from its first dev split
+    train: Any = None  # unused: the analog tile presets set a training default (`override /train`)
+    source: Source = Source.random
+    layer: str = "encoder.layer.0.attention.self.query"
+    sentences: int = 8
+    token: Optional[int] = None  # None: the captured token with the largest sum |n| (the largest IR-drop)
+    rows: int = 64  # physical rows of the simulated tile (the wire length)
+    cols: int = 8
+    column_offset: int = 0  # first column (sets parity for adc_sides=both; for a layer, its first output)
+    r_wire_ohm: List[float] = field(default_factory=list)  # empty: tile.circuit.r_wire_ohm
+    conventions: List[IdleRows] = field(default_factory=lambda: [IdleRows.hold, IdleRows.float])
+    row_probes: int = 8
+    tolerance: float = 1e-5
+    workers: Optional[int] = None  # parallel ngspice processes; None: the CPUs this process may use
+    max_minutes: float = 10.0  # refuse a slice whose estimated ngspice time exceeds this, unless force=true
+    force: bool = False
+    keep_netlists: bool = True
+    print_columns: int = 16  # per-column rows printed per case (all of them are in validate.json)
+    seed: int = 0
+    ngspice: str = "ngspice"
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols", "sentences"):
+            _require(getattr(self, name) > 0, name, f"must be > 0, got {getattr(self, name)}")
+        _require(self.column_offset >= 0, "column_offset", f"must be >= 0, got {self.column_offset}")
+        _require(self.row_probes >= 0, "row_probes", f"must be >= 0, got {self.row_probes}")
+        _require(all(math.isfinite(r) and r >= 0 for r in self.r_wire_ohm), "r_wire_ohm", "must be >= 0")
+        _require(len(self.conventions) > 0, "conventions", "name at least one of hold, float")
+        _require(self.tolerance > 0, "tolerance", f"must be > 0, got {self.tolerance}")
+        _require(self.max_minutes > 0, "max_minutes", f"must be > 0, got {self.max_minutes}")
+        _require(self.workers is None or self.workers > 0, "workers", f"must be > 0 or null, got {self.workers}")
+        _require(self.source == Source.layer or self.column_offset + self.cols <= self.tile.circuit.cols,
+                 "cols", f"column_offset + cols exceeds the tile's {self.tile.circuit.cols} columns")
+        _require(self.tile.circuit.r_row_ohm == 0, "tile.circuit.r_row_ohm",
+                 "aimc-validate checks column wires only (one netlist per column); with row-wire resistance the "
+                 "columns couple: set tile.circuit.r_row_ohm=0")
+        if not self.r_wire_ohm:
+            self.r_wire_ohm = [self.tile.circuit.r_wire_ohm]
+
+
+def register() -> None:
+    register_configs()  # the `plain` resolver
+    ConfigStore.instance().store(name="validate_schema", node=ValidateConfig)
+
+
+register()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# ngspice
+
+
+class SpiceError(RuntimeError):
+    """An ngspice run that failed (its output's tail is in the message)."""
+
+
+class ValidationFailed(RuntimeError):
+    """The model and SPICE disagree beyond the tolerance (the outputs are written first)."""
+
+
+@dataclass
+class _Job:
+    key: tuple  # ("col", case index, column) or ("probe", case index, row)
+    g_pos: np.ndarray  # [rows, 1], oriented for a south ADC
+    g_neg: np.ndarray
+    durations: np.ndarray  # [rows]
+    idle: IdleRows
+    r_wire_ohm: float
+    path: Path
+
+
+def estimate_seconds(rows: int, jobs: list, workers: int) -> float:
+    """Estimated wall time of the one-column ngspice jobs ``[(idle, window slots, levels), ...]`` on ``workers``."""
+    serial = sum((_SPICE_S[idle][0] * window + _SPICE_S[idle][1] * levels) * (rows / 512) ** 1.25 + _SPICE_START_S
+                 for idle, window, levels in jobs)
+    return serial / max(1, min(workers, len(jobs)))
+
+
+def ngspice_version(exe: str) -> str:
+    out = subprocess.run([exe, "-v"], capture_output=True, text=True, timeout=30).stdout
+    found = re.search(r"ngspice-\S+", out)
+    return found.group(0) if found else out.strip()[:80]
+
+
+def _ngspice(text: str, path: Path, exe: str) -> tuple[Optional[float], str]:
+    """Run one single-column netlist; its charge in fC (None on failure) and ngspice's output."""
+    path.write_text(text)
+    proc = subprocess.run([exe, "-b", path.name], cwd=path.parent, capture_output=True, text=True, timeout=3600)
+    out = proc.stdout + proc.stderr
+    found = re.search(r"^q0\s*=\s*(\S+)", proc.stdout, flags=re.MULTILINE)
+    failed = re.search(r"^\s*error|timestep too small", out, flags=re.IGNORECASE | re.MULTILINE)
+    if proc.returncode != 0 or failed or not found:
+        return None, out
+    return float(found.group(1)) * 1e15, out  # C -> fC
+
+
+def _spice_job(job: _Job, circ, exe: str) -> tuple[float, float, bool]:
+    """(charge fC, wall s, relaxed): a float netlist that stops on "timestep too small" is rerun at reltol 1e-10."""
+    text = write_netlist(job.g_pos, job.g_neg, job.durations, r_wire_ohm=job.r_wire_ohm, v_read_v=circ.v_read_v,
+                         dv_v=circ.dv_v, t_slot_ns=circ.t_slot_ns, idle_rows=job.idle.value, adc_sides="south")
+    t0 = time.perf_counter()
+    q, out = _ngspice(text, job.path, exe)
+    relaxed = q is None and "timestep too small" in out.lower()
+    if relaxed:
+        lines = text.split("\n")
+        at = next((i + 1 for i, ln in enumerate(lines) if ln.lower().startswith(".options")), 1)
+        q, out = _ngspice("\n".join(lines[:at] + [_RELAXED] + lines[at:]), job.path.with_suffix(".relaxed.cir"), exe)
+    if q is None:
+        raise SpiceError(f"ngspice failed on {job.path}:\n{out[-2000:]}")
+    return q, time.perf_counter() - t0, relaxed
+
+
+def _run_spice(jobs: list, circ, exe: str, workers: int, net_dir: Optional[Path]) -> dict:
+    """key -> (charge fC, wall s, relaxed) of every job, ``workers`` ngspice processes at a time; netlists are kept
+    under ``net_dir`` (job paths are relative to it), or in a temporary folder that is removed."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="aimc-validate-") as tmp:
+        root = net_dir or Path(tmp)
+        for job in jobs:
+            job.path = root / job.path
+            job.path.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_spice_job, job, circ, exe): job.key for job in jobs}
+            try:
+                for done, fut in enumerate(as_completed(futures), 1):
+                    out[futures[fut]] = fut.result()
+                    if done % max(1, len(jobs) // 10) == 0 or done == len(jobs):
+                        log.info("ngspice %d/%d runs done (%.0f s)", done, len(jobs), time.perf_counter() - t0)
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # don't wait for the queue after a failure or Ctrl-C
+                raise
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The model paths
+
+
+def _timed(fn, min_s: float = 0.05) -> tuple[Any, float]:
+    """fn()'s result and its best wall time over repeats totalling at least ``min_s``."""
+    best, total, reps = math.inf, 0.0, 0
+    while total < min_s or reps < 3:
+        t0 = time.perf_counter()
+        out = fn()
+        dt = time.perf_counter() - t0
+        best, total, reps = min(best, dt), total + dt, reps + 1
+    return out, best
+
+
+def _model(case: Case, idle: IdleRows, r: float, circ, sides: str, top: int) -> dict:
+    kw = dict(v_read_v=circ.v_read_v, dv_v=circ.dv_v, t_slot_ns=circ.t_slot_ns, adc_sides=sides, window_slots=top)
+    gp, gn, n = case.g_pos, case.g_neg, case.durations
+    ts, t_ts = _timed(lambda: column_charge(gp, gn, n, r_wire_ohm=r, idle_rows=idle, method="time_stepped", **kw))
+    out = {"time_stepped": ts, "time_stepped_s": t_ts, "effective": None, "effective_s": None,
+           "ideal": column_charge(gp, gn, n, r_wire_ohm=0.0, **kw)}
+    if idle == IdleRows.hold:
+        out["effective"], out["effective_s"] = _timed(lambda: column_charge(gp, gn, n, r_wire_ohm=r, **kw))
+    return out
+
+
+def _rel(q, ref) -> np.ndarray:
+    q, ref = np.asarray(q, float), np.asarray(ref, float)
+    diff = np.abs(q - ref)
+    return np.where(ref != 0, diff / np.where(ref != 0, np.abs(ref), 1.0), np.where(diff == 0, 0.0, np.inf))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The run
+
+
+def build_case(cfg: ValidateConfig) -> Case:
+    if cfg.source == Source.layer:
+        return layer_case(cfg.model, cfg.task, cfg.tile, layer=cfg.layer, sentences=cfg.sentences, token=cfg.token,
+                          rows=cfg.rows, cols=cfg.cols, column_offset=cfg.column_offset, seed=cfg.seed)
+    return pattern(cfg.source, cfg.rows, cfg.cols, cfg.tile, cfg.seed)
+
+
+def run_validation(cfg: ValidateConfig, out_dir: Path) -> dict:
+    """Build the case, check the time budget, run the model paths and ngspice, write the outputs; return the record."""
+    t_start = time.perf_counter()
+    if not ngspice_available(cfg.ngspice):
+        raise BadInput(f"`{cfg.ngspice}` not found: install the Debian package `ngspice` (sudo apt-get install "
+                       "ngspice), or set ngspice=/path/to/ngspice")
+    out_dir = Path(out_dir)
+    circ, top = cfg.tile.circuit, n_max(cfg.tile.pwm.bits)
+    sides = circ.adc_sides.value
+    case = build_case(cfg)
+    rows, cols = case.g_pos.shape
+    workers = cfg.workers or len(os.sched_getaffinity(0))
+    cases = [(idle, float(r)) for idle in cfg.conventions for r in cfg.r_wire_ohm]
+    probe_rows = sorted({int(round(p)) for p in np.linspace(0, rows - 1, cfg.row_probes)}) if cfg.row_probes else []
+    max_n = int(np.abs(case.durations).max(initial=0))
+    levels = len(np.unique(np.abs(case.durations[case.durations != 0])))
+    load = ([(idle, max_n, levels) for idle, _ in cases for _ in range(cols)]
+            + [(idle, top, 1) for idle, _ in cases for _ in probe_rows])
+    estimate = estimate_seconds(rows, load, workers)
+    log.info("%d ngspice runs (%d rows) on %d workers: estimated %.0f s", len(load), rows, workers, estimate)
+    if estimate > 60 * cfg.max_minutes and not cfg.force:
+        raise BadInput(f"the slice is too large for the time limit: {len(load)} ngspice runs of {rows} rows on "
+                       f"{workers} workers, estimated {estimate / 60:.1f} min > max_minutes={cfg.max_minutes:g}; "
+                       "reduce rows/cols/conventions/r_wire_ohm/row_probes, raise max_minutes, or set force=true")
+
+    # Model paths first, alone on the CPUs, so their timings are clean. A column read at the north edge
+    # (adc_sides=both, odd tile column) is the same circuit as a south-read column with its rows reversed.
+    north = [sides == AdcSides.both.value and (cfg.column_offset + j) % 2 == 1 for j in range(cols)]
+    model_case = case
+    if sides == AdcSides.both.value and cfg.column_offset % 2 == 1:  # the model flips odd *slice* columns
+        model_case = Case(case.g_pos[::-1], case.g_neg[::-1], case.durations[::-1], case.n_in)
+    column_charge(np.ones((2, 1)), np.ones((2, 1)), [1, 1], r_wire_ohm=1.0, method="time_stepped")  # JIT warm-up
+    models = [_model(model_case, idle, r, circ, sides, top) for idle, r in cases]
+    probe_cases = {p: row_probe(rows, p, cfg.tile) for p in probe_rows}
+    probes = [{p: _model(pc, idle, r, circ, "south", top) for p, pc in probe_cases.items()} for idle, r in cases]
+
+    jobs = []
+    for c, (idle, r) in enumerate(cases):
+        folder = f"{idle.value}_r{r:g}"
+        for j in range(cols):
+            flip = slice(None, None, -1) if north[j] else slice(None)
+            jobs.append(_Job(("col", c, j), case.g_pos[flip, j:j + 1], case.g_neg[flip, j:j + 1],
+                             case.durations[flip], idle, r, Path(folder, f"col{cfg.column_offset + j}.cir")))
+        for p, pc in probe_cases.items():
+            jobs.append(_Job(("probe", c, p), pc.g_pos, pc.g_neg, pc.durations, idle, r,
+                             Path(folder, f"probe_row{p}.cir")))
+    t_spice = time.perf_counter()
+    spice = _run_spice(jobs, circ, cfg.ngspice, workers, out_dir / "netlists" if cfg.keep_netlists else None)
+    t_spice = time.perf_counter() - t_spice
+
+    q_fs = circ.dv_v * circ.t_slot_ns * top * cfg.tile.device.g_max_us * case.n_in
+    record_cases, failed = [], []
+    for c, (idle, r) in enumerate(cases):
+        rec = _case_record(idle, r, models[c], [spice[("col", c, j)] for j in range(cols)], q_fs, cfg, north)
+        rec["row_probes"] = [_probe_record(p, probes[c][p], spice[("probe", c, p)], rows) for p in probe_rows]
+        rec["pass"] = rec["pass"] and all(pr[f"rel_error_{p}"] <= cfg.tolerance
+                                          for pr in rec["row_probes"] for p in rec["paths"])
+        failed += [f"{idle.value}/{r:g} Ω"] if not rec["pass"] else []
+        record_cases.append(rec)
+    record = {
+        "schema_version": 1, "kind": "validate", "source": cfg.source.value, "case": case.info,
+        "rows": rows, "cols": cols, "n_in": case.n_in, "window_slots": top, "q_full_scale_fc": q_fs,
+        "max_pulse_slots": max_n, "tolerance": cfg.tolerance, "pass": not failed, "cases": record_cases,
+        "summary": _summary(record_cases),
+        "wall_s": {"estimate_spice": estimate, "spice": t_spice, "total": time.perf_counter() - t_start},
+        "workers": workers, "ngspice": ngspice_version(cfg.ngspice), "versions": results.versions(),
+        "git": results.git_revision(), "machine": results.machine(),
+        "config": {k: v for k, v in OmegaConf.to_container(OmegaConf.structured(cfg), enum_to_str=True).items()
+                   if k != "train"},
+    }
+    from .validate_report import plot, table  # matplotlib only when writing
+
+    text = table(record, cfg.print_columns)
+    print(text, flush=True)
+    write_text_atomic(out_dir / "validate.txt", text + "\n")
+    write_json_atomic(out_dir / "validate.json", record)
+    plot(record, out_dir / "validate.png")
+    log.info("wrote %s", out_dir / "validate.json")
+    if failed:
+        raise ValidationFailed(f"model and SPICE disagree beyond tolerance {cfg.tolerance:g} in {', '.join(failed)}: "
+                       f"see {out_dir / 'validate.json'}")
+    return record
+
+
+def _case_record(idle, r, model: dict, spice: list, q_fs: float, cfg: ValidateConfig, north: list) -> dict:
+    q_spice = np.array([s[0] for s in spice])
+    t_sp = np.array([s[1] for s in spice])
+    cols = len(q_spice)
+    paths = ["effective", "time_stepped"] if model["effective"] is not None else ["time_stepped"]
+    columns = []
+    for j in range(cols):
+        row = {"column": cfg.column_offset + j, "adc": "north" if north[j] else "south",
+               "q_spice_fc": float(q_spice[j]), "q_ideal_fc": float(model["ideal"][j]), "spice_s": float(t_sp[j]),
+               "spice_relaxed": spice[j][2]}
+        for p in ("effective", "time_stepped"):
+            q = model[p]
+            row[f"q_{p}_fc"] = None if q is None else float(q[j])
+            row[f"rel_error_{p}"] = None if q is None else float(_rel(q[j], q_spice[j]))
+            row[f"fs_error_{p}"] = None if q is None else float(abs(q[j] - q_spice[j]) / q_fs)
+            row[f"speedup_{p}"] = None if q is None else float(t_sp[j] / (model[f"{p}_s"] / cols))
+        columns.append(row)
+    worst = {p: float(_rel(model[p], q_spice).max()) for p in paths}
+    return {
+        "idle_rows": idle.value, "r_wire_ohm": r, "columns": columns, "paths": paths,
+        "max_rel_error": worst,
+        "max_fs_error": {p: float((np.abs(model[p] - q_spice) / q_fs).max()) for p in paths},
+        "ir_drop_fs": float((np.abs(q_spice - model["ideal"]) / q_fs).max()),  # how much there is to get right
+        "timing_s": {"spice_total": float(t_sp.sum()), "spice_per_column": float(t_sp.mean()),
+                     **{p: model[f"{p}_s"] for p in paths}},
+        "speedup": {p: float(t_sp.sum() / model[f"{p}_s"]) for p in paths},
+        "pass": all(v <= cfg.tolerance for v in worst.values()),
+    }
+
+
+def _probe_record(p: int, model: dict, spice: tuple, rows: int) -> dict:
+    q = spice[0]
+    out = {"row": p, "rows_from_adc": rows - 1 - p, "q_spice_fc": q, "q_ideal_fc": float(model["ideal"][0]),
+           "ir_drop_rel": float(_rel(q, model["ideal"][0])), "spice_s": spice[1]}
+    for path in ("effective", "time_stepped"):
+        out[f"rel_error_{path}"] = None if model[path] is None else float(_rel(model[path][0], q))
+    return out
+
+
+def _summary(cases: list) -> dict:
+    """Worst relative error per convention and path, over resistances (and over probes)."""
+    out: dict = {}
+    for c in cases:
+        s = out.setdefault(c["idle_rows"], {})
+        for p, v in c["max_rel_error"].items():
+            s[p] = max(s.get(p, 0.0), v)
+        for pr in c["row_probes"]:
+            for p in c["paths"]:
+                s[f"{p}_row_probes"] = max(s.get(f"{p}_row_probes", 0.0), pr[f"rel_error_{p}"])
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="validate")
+def main(cfg) -> None:
+    try:
+        run: ValidateConfig = OmegaConf.to_object(cfg)  # every range check fires here, before any work
+    except (ValueError, OmegaConfBaseException) as err:
+        raise CompactHydraException(str(err)) from None
+    log.info("resolved config:\n%s", OmegaConf.to_yaml(cfg))
+    try:
+        run_validation(run, Path(HydraConfig.get().runtime.output_dir))
+    except (BadInput, SpiceError, ValidationFailed) as err:
+        raise CompactHydraException(str(err)) from None
+
+
+if __name__ == "__main__":
+    main()
