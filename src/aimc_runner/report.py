@@ -100,6 +100,10 @@ def render_markdown(tables: Tables, n_runs: int, code_lines: list[str], mixed: b
     return "\n".join(out) + "\n"
 
 
+# A share of a loss is stated only for losses of at least 2 points (metric x100): a share of a smaller one is noise.
+MEANINGFUL_LOSS = 0.02
+
+
 def _recovery(groups: list[Group], fields: list[str]) -> list[str]:
     """Per preset (and varying fields), hwa − fp and tile_aware − fp of the headline metric, in points."""
     split, metric = headline(groups[0])
@@ -112,7 +116,7 @@ def _recovery(groups: list[Group], fields: list[str]) -> list[str]:
         loss = digital.get(gs[0].model, float("nan")) - means.get("fp", float("nan"))
         diffs = [f"{mode} − fp = {100 * (means[mode] - means['fp']):+.2f}"
                  + (f" ({(means[mode] - means['fp']) / loss:.0%} of the {100 * loss:.2f}-point loss of fp vs ideal)"
-                    if loss > 0.005 and gs[0].tile != "ideal" else "")
+                    if loss >= MEANINGFUL_LOSS and gs[0].tile != "ideal" else "")
                  for mode in ("hwa", "tile_aware") if mode in means and "fp" in means]
         if diffs:
             g = gs[0]
