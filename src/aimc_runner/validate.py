@@ -4,19 +4,33 @@ A source (a worst-case pattern or a real model layer, :mod:`validate_sources`) g
 selected columns and one input; for every idle-row convention and wire resistance asked for, each column is written
 as an ngspice netlist (:func:`circuit.spice.write_netlist`, one column per netlist so that columns run in parallel:
 with ideal row wires they do not interact) and simulated in batch mode, and the same columns go through both model
-paths. Reported per column: the charge (fC) from SPICE, ``effective`` (``hold`` only: it is not exact for ``float``),
+paths.
+
+Reported per column: the charge (fC) from SPICE, ``effective`` (``hold`` only: it is not exact for ``float``),
 ``time_stepped`` and the ideal product without IR-drop (the IR-drop, ``|q_spice - q_ideal| / q_fs``, shows how
 much there is to get right); the relative error ``|q_model - q_spice| / |q_spice|`` and
 the full-scale error ``|q_model - q_spice| / q_fs`` with ``q_fs = dv·t_slot·n_max·g_max·n_in`` (every used row on at
 g_max for the whole window, as the uniform ADC's full scale); wall times and speed-ups over SPICE.
 
 Of the tile configuration only the conductance range, the PWM resolution (one window of ``n_max`` slots) and the
-circuit (``v_read``, ``dv``, ``t_slot``, ``adc_sides``, ``placement``) are used: device noise and the ADC are outside
-what SPICE checks. ``conventions`` and ``r_wire_ohm`` list what to check, each against every column.
+circuit (``v_read``, ``dv``, ``t_slot``, ``adc_sides``, ``placement``, ``r_row_ohm``) are used: device noise and the
+ADC are outside what SPICE checks. ``conventions`` and ``r_wire_ohm`` list what to check, each against every column.
 
 Row probes (``row_probes`` positions): one column with every cell at g_max and a single row on, moved from the far
 end to the ADC; the plot shows the model's error and the IR-drop (``|q_spice - q_ideal| / q_ideal``) against the
 row's position.
+
+With row-wire resistance (``tile.circuit.r_row_ohm > 0``) the columns couple through the row wires, so the slice is
+one netlist per case (:func:`circuit.spice.write_netlist` with ``r_row_ohm``) and the model is
+:func:`circuit.crossbar.column_charge_2d`. The slice is simulated as a tile of ``cols`` columns: its row wires are
+driven at the slice's west edge and carry the current of the selected columns only, not that of the tile's other
+columns (nor the wire segments west of ``column_offset``), so the row drop is the one of a ``rows`` x ``cols`` tile.
+Each column also gets ``q_no_rows`` (the column-ladder model of the same column without row wires, ``time_stepped``)
+and ``row_effect = (q_spice - q_no_rows) / |q_no_rows|``, what the row wires change; the summary gives its max and
+mean magnitude. Row probes (a one-column check of the column wire) are skipped. Because a row wire's drop grows
+with the current of every column east of the driver, the slice understates what a full tile sees: for
+``source=layer`` (with ``full_width``) the model alone (``effective``, hold) also gives the row effect over every
+column of the layer's first tile, row wires driven from tile column 0, and over the selected columns in place.
 
 Outputs in the run folder: ``validate.txt`` (the printed tables), ``validate.json``, ``validate.png`` and, with
 ``keep_netlists``, every netlist under ``netlists/``.
@@ -24,6 +38,7 @@ Outputs in the run folder: ``validate.txt`` (the printed tables), ``validate.jso
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -46,20 +61,26 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import results
 from .atomic import write_json_atomic, write_text_atomic
+from .circuit.crossbar import column_charge_2d
 from .circuit.ladder import column_charge
-from .circuit.spice import ngspice_available, write_netlist
+from .circuit.spice import SpiceError, SpiceRun, ngspice_available, run_netlist, write_netlist
 from .config import AdcSides, IdleRows, ModelConfig, TaskConfig, TileConfig, _require, register_configs
 from .validate_sources import BadInput, Case, Source, layer_case, n_max, pattern, row_probe
 
 log = logging.getLogger("aimc_runner.validate")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
-# ngspice seconds per one-column netlist of 512 rows ≈ a·window + b·levels (window: slots simulated, levels:
-# distinct pulse lengths, each a pair of PWL corners), × (rows/512)^1.25, + start-up; fitted to 512-row all_on,
-# random and MiniLM columns and 64-512-row random ones on a 2-core machine shared with other jobs, rounded up.
-_SPICE_S = {IdleRows.hold: (0.016, 0.006), IdleRows.float: (0.045, 0.03)}
+# ngspice seconds per netlist ≈ cost per timepoint × timepoints + start-up. Timepoints ≈ window + 1 + k·levels
+# (window: slots simulated, one step per slot at most; levels: distinct pulse lengths: after each switching time
+# ngspice restarts at a tenth of the gap and doubles its step, ~5 points for hold's one-slot ramps and ~27 for float's
+# short ones). Cost per timepoint: one column, ∝ rows; a coupled slice (row wires), ∝ rows^1.6·cols^3.2 (measured:
+# ngspice-39's sparse LU of the 2-D grid costs about what a band of width ~3·cols would). Fitted to random and all-on netlists of
+# 128-512 rows (one column) and 64-512 x 8-32 (coupled) on a 2-core machine shared with other jobs, rounded up:
+# e.g. 512 x 16 coupled hold, 127 levels: measured 330-430 s, estimated 380 s.
+_POINTS_PER_LEVEL = {IdleRows.hold: 5, IdleRows.float: 27}
+_S_PER_POINT = {IdleRows.hold: 0.7e-3, IdleRows.float: 2e-3}  # one column of 512 rows
+_S_PER_POINT_2D = {IdleRows.hold: 0.5, IdleRows.float: 0.9}  # a coupled slice of 512 x 16
 _SPICE_START_S = 0.1
-_RELAXED = ".options reltol=1e-10"  # retry of a float netlist that stops with "timestep too small" at reltol=1e-12
 
 
 @dataclass
@@ -83,6 +104,7 @@ class ValidateConfig:
     max_minutes: float = 10.0  # refuse a slice whose estimated ngspice time exceeds this, unless force=true
     force: bool = False
     keep_netlists: bool = True
+    full_width: bool = True  # source=layer, row wires: also the model-only row effect over the whole tile
     print_columns: int = 16  # per-column rows printed per case (all of them are in validate.json)
     seed: int = 0
     ngspice: str = "ngspice"
@@ -99,9 +121,6 @@ class ValidateConfig:
         _require(self.workers is None or self.workers > 0, "workers", f"must be > 0 or null, got {self.workers}")
         _require(self.source == Source.layer or self.column_offset + self.cols <= self.tile.circuit.cols,
                  "cols", f"column_offset + cols exceeds the tile's {self.tile.circuit.cols} columns")
-        _require(self.tile.circuit.r_row_ohm == 0, "tile.circuit.r_row_ohm",
-                 "aimc-validate checks column wires only (one netlist per column); with row-wire resistance the "
-                 "columns couple: set tile.circuit.r_row_ohm=0")
         if not self.r_wire_ohm:
             self.r_wire_ohm = [self.tile.circuit.r_wire_ohm]
 
@@ -118,30 +137,37 @@ register()
 # ngspice
 
 
-class SpiceError(RuntimeError):
-    """An ngspice run that failed (its output's tail is in the message)."""
-
-
 class ValidationFailed(RuntimeError):
     """The model and SPICE disagree beyond the tolerance (the outputs are written first)."""
 
 
 @dataclass
 class _Job:
-    key: tuple  # ("col", case index, column) or ("probe", case index, row)
-    g_pos: np.ndarray  # [rows, 1], oriented for a south ADC
+    key: tuple  # ("col", case index, column), ("slice", case index) or ("probe", case index, row)
+    g_pos: np.ndarray  # [rows, 1] oriented for a south ADC, or [rows, cols] the coupled slice read at adc_sides
     g_neg: np.ndarray
     durations: np.ndarray  # [rows]
     idle: IdleRows
     r_wire_ohm: float
     path: Path
+    r_row_ohm: float = 0.0
+    adc_sides: str = "south"
 
 
-def estimate_seconds(rows: int, jobs: list, workers: int) -> float:
-    """Estimated wall time of the one-column ngspice jobs ``[(idle, window slots, levels), ...]`` on ``workers``."""
-    serial = sum((_SPICE_S[idle][0] * window + _SPICE_S[idle][1] * levels) * (rows / 512) ** 1.25 + _SPICE_START_S
-                 for idle, window, levels in jobs)
-    return serial / max(1, min(workers, len(jobs)))
+def spice_seconds(idle: IdleRows, rows: int, cols: int, durations, coupled: bool) -> float:
+    """Estimated ngspice wall time of one netlist: one column (``coupled=False``) or a coupled rows x cols slice."""
+    n = np.abs(np.asarray(durations))
+    points = int(n.max(initial=0)) + 1 + _POINTS_PER_LEVEL[idle] * len(np.unique(n[n != 0]))
+    if coupled:
+        per_point = _S_PER_POINT_2D[idle] * (rows / 512) ** 1.6 * (cols / 16) ** 3.2
+    else:
+        per_point = _S_PER_POINT[idle] * rows / 512
+    return per_point * points + _SPICE_START_S
+
+
+def estimate_seconds(jobs: list, workers: int) -> float:
+    """Estimated wall time of ngspice jobs (seconds each) on ``workers``: the longest one, or the total shared."""
+    return max(sum(jobs) / max(1, min(workers, len(jobs))), max(jobs, default=0.0))
 
 
 def ngspice_version(exe: str) -> str:
@@ -150,37 +176,17 @@ def ngspice_version(exe: str) -> str:
     return found.group(0) if found else out.strip()[:80]
 
 
-def _ngspice(text: str, path: Path, exe: str) -> tuple[Optional[float], str]:
-    """Run one single-column netlist; its charge in fC (None on failure) and ngspice's output."""
-    path.write_text(text)
-    proc = subprocess.run([exe, "-b", path.name], cwd=path.parent, capture_output=True, text=True, timeout=3600)
-    out = proc.stdout + proc.stderr
-    found = re.search(r"^q0\s*=\s*(\S+)", proc.stdout, flags=re.MULTILINE)
-    failed = re.search(r"^\s*error|timestep too small", out, flags=re.IGNORECASE | re.MULTILINE)
-    if proc.returncode != 0 or failed or not found:
-        return None, out
-    return float(found.group(1)) * 1e15, out  # C -> fC
-
-
-def _spice_job(job: _Job, circ, exe: str) -> tuple[float, float, bool]:
-    """(charge fC, wall s, relaxed): a float netlist that stops on "timestep too small" is rerun at reltol 1e-10."""
+def _spice_job(job: _Job, circ, exe: str) -> SpiceRun:
+    """One netlist through ngspice (a run that stops on "timestep too small" is rerun relaxed: ``run_netlist``)."""
     text = write_netlist(job.g_pos, job.g_neg, job.durations, r_wire_ohm=job.r_wire_ohm, v_read_v=circ.v_read_v,
-                         dv_v=circ.dv_v, t_slot_ns=circ.t_slot_ns, idle_rows=job.idle.value, adc_sides="south")
-    t0 = time.perf_counter()
-    q, out = _ngspice(text, job.path, exe)
-    relaxed = q is None and "timestep too small" in out.lower()
-    if relaxed:
-        lines = text.split("\n")
-        at = next((i + 1 for i, ln in enumerate(lines) if ln.lower().startswith(".options")), 1)
-        q, out = _ngspice("\n".join(lines[:at] + [_RELAXED] + lines[at:]), job.path.with_suffix(".relaxed.cir"), exe)
-    if q is None:
-        raise SpiceError(f"ngspice failed on {job.path}:\n{out[-2000:]}")
-    return q, time.perf_counter() - t0, relaxed
+                         dv_v=circ.dv_v, t_slot_ns=circ.t_slot_ns, idle_rows=job.idle.value, adc_sides=job.adc_sides,
+                         r_row_ohm=job.r_row_ohm)
+    return run_netlist(text, job.path, cols=job.g_pos.shape[1], executable=exe)
 
 
 def _run_spice(jobs: list, circ, exe: str, workers: int, net_dir: Optional[Path]) -> dict:
-    """key -> (charge fC, wall s, relaxed) of every job, ``workers`` ngspice processes at a time; netlists are kept
-    under ``net_dir`` (job paths are relative to it), or in a temporary folder that is removed."""
+    """key -> :class:`SpiceRun` of every job, ``workers`` ngspice processes at a time; netlists are kept under
+    ``net_dir`` (job paths are relative to it), or in a temporary folder that is removed."""
     out = {}
     with tempfile.TemporaryDirectory(prefix="aimc-validate-") as tmp:
         root = net_dir or Path(tmp)
@@ -205,10 +211,11 @@ def _run_spice(jobs: list, circ, exe: str, workers: int, net_dir: Optional[Path]
 # The model paths
 
 
-def _timed(fn, min_s: float = 0.05) -> tuple[Any, float]:
-    """fn()'s result and its best wall time over repeats totalling at least ``min_s``."""
+def _timed(fn, min_s: float = 0.05, max_s: float = 2.0) -> tuple[Any, float]:
+    """fn()'s result and its best wall time over repeats totalling at least ``min_s`` (and 3 calls, unless they
+    take over ``max_s``: a coupled float slice is one factorisation per active set)."""
     best, total, reps = math.inf, 0.0, 0
-    while total < min_s or reps < 3:
+    while total < min_s or (reps < 3 and total < max_s):
         t0 = time.perf_counter()
         out = fn()
         dt = time.perf_counter() - t0
@@ -216,15 +223,30 @@ def _timed(fn, min_s: float = 0.05) -> tuple[Any, float]:
     return out, best
 
 
-def _model(case: Case, idle: IdleRows, r: float, circ, sides: str, top: int) -> dict:
+def _model(case: Case, idle: IdleRows, r: float, circ, sides: str, top: int, r_row: float = 0.0) -> dict:
+    """Both model paths (``effective``: hold only), the ideal product and, with row wires (``r_row`` Ω > 0, the
+    coupled 2-D model), ``no_rows``: the column-ladder model of the same columns without them."""
     kw = dict(v_read_v=circ.v_read_v, dv_v=circ.dv_v, t_slot_ns=circ.t_slot_ns, adc_sides=sides, window_slots=top)
     gp, gn, n = case.g_pos, case.g_neg, case.durations
-    ts, t_ts = _timed(lambda: column_charge(gp, gn, n, r_wire_ohm=r, idle_rows=idle, method="time_stepped", **kw))
+    charge = (functools.partial(column_charge_2d, gp, gn, n, r_wire_ohm=r, r_row_ohm=r_row, **kw) if r_row > 0
+              else functools.partial(column_charge, gp, gn, n, r_wire_ohm=r, **kw))
+    ts, t_ts = _timed(lambda: charge(idle_rows=idle, method="time_stepped"))
     out = {"time_stepped": ts, "time_stepped_s": t_ts, "effective": None, "effective_s": None,
-           "ideal": column_charge(gp, gn, n, r_wire_ohm=0.0, **kw)}
+           "ideal": column_charge(gp, gn, n, r_wire_ohm=0.0, **kw), "no_rows": None}
     if idle == IdleRows.hold:
-        out["effective"], out["effective_s"] = _timed(lambda: column_charge(gp, gn, n, r_wire_ohm=r, **kw))
+        out["effective"], out["effective_s"] = _timed(lambda: charge(idle_rows=idle, method="effective"))
+    if r_row > 0:
+        out["no_rows"] = column_charge(gp, gn, n, r_wire_ohm=r, idle_rows=idle, method="time_stepped", **kw)
     return out
+
+
+def _signed_rel(q, ref) -> np.ndarray:
+    """``(q - ref) / |ref|`` (±inf where ref = 0 and q differs)."""
+    q, ref = np.asarray(q, float), np.asarray(ref, float)
+    diff = q - ref
+    with np.errstate(invalid="ignore"):  # 0 · inf where both are 0
+        off = np.where(diff == 0, 0.0, np.sign(diff) * np.inf)
+    return np.where(ref != 0, diff / np.where(ref != 0, np.abs(ref), 1.0), off)
 
 
 def _rel(q, ref) -> np.ndarray:
@@ -257,15 +279,21 @@ def run_validation(cfg: ValidateConfig, out_dir: Path) -> dict:
     rows, cols = case.g_pos.shape
     workers = cfg.workers or len(os.sched_getaffinity(0))
     cases = [(idle, float(r)) for idle in cfg.conventions for r in cfg.r_wire_ohm]
+    r_row = float(circ.r_row_ohm)
+    coupled = r_row > 0  # row wires: one netlist per case for the whole slice
     probe_rows = sorted({int(round(p)) for p in np.linspace(0, rows - 1, cfg.row_probes)}) if cfg.row_probes else []
+    if coupled and probe_rows:
+        log.info("row probes skipped: they check one column's wire, and with row wires the slice is one netlist")
+        probe_rows = []
     max_n = int(np.abs(case.durations).max(initial=0))
-    levels = len(np.unique(np.abs(case.durations[case.durations != 0])))
-    load = ([(idle, max_n, levels) for idle, _ in cases for _ in range(cols)]
-            + [(idle, top, 1) for idle, _ in cases for _ in probe_rows])
-    estimate = estimate_seconds(rows, load, workers)
-    log.info("%d ngspice runs (%d rows) on %d workers: estimated %.0f s", len(load), rows, workers, estimate)
+    load = ([spice_seconds(idle, rows, cols, case.durations, coupled=True) for idle, _ in cases] if coupled else
+            [spice_seconds(idle, rows, 1, case.durations, coupled=False) for idle, _ in cases for _ in range(cols)]
+            + [spice_seconds(idle, rows, 1, [top], coupled=False) for idle, _ in cases for _ in probe_rows])
+    estimate = estimate_seconds(load, workers)
+    what = f"{rows} x {cols} coupled" if coupled else f"{rows} rows"
+    log.info("%d ngspice runs (%s) on %d workers: estimated %.0f s", len(load), what, workers, estimate)
     if estimate > 60 * cfg.max_minutes and not cfg.force:
-        raise BadInput(f"the slice is too large for the time limit: {len(load)} ngspice runs of {rows} rows on "
+        raise BadInput(f"the slice is too large for the time limit: {len(load)} ngspice runs of {what} on "
                        f"{workers} workers, estimated {estimate / 60:.1f} min > max_minutes={cfg.max_minutes:g}; "
                        "reduce rows/cols/conventions/r_wire_ohm/row_probes, raise max_minutes, or set force=true")
 
@@ -275,15 +303,20 @@ def run_validation(cfg: ValidateConfig, out_dir: Path) -> dict:
     model_case = case
     if sides == AdcSides.both.value and cfg.column_offset % 2 == 1:  # the model flips odd *slice* columns
         model_case = Case(case.g_pos[::-1], case.g_neg[::-1], case.durations[::-1], case.n_in)
+    # The row wires do not change under that flip (each runs along one row), so a coupled slice does the same.
     column_charge(np.ones((2, 1)), np.ones((2, 1)), [1, 1], r_wire_ohm=1.0, method="time_stepped")  # JIT warm-up
-    models = [_model(model_case, idle, r, circ, sides, top) for idle, r in cases]
+    models = [_model(model_case, idle, r, circ, sides, top, r_row) for idle, r in cases]
     probe_cases = {p: row_probe(rows, p, cfg.tile) for p in probe_rows}
     probes = [{p: _model(pc, idle, r, circ, "south", top) for p, pc in probe_cases.items()} for idle, r in cases]
 
     jobs = []
     for c, (idle, r) in enumerate(cases):
         folder = f"{idle.value}_r{r:g}"
-        for j in range(cols):
+        if coupled:
+            last = cfg.column_offset + cols - 1
+            jobs.append(_Job(("slice", c), model_case.g_pos, model_case.g_neg, model_case.durations, idle, r,
+                             Path(folder, f"cols{cfg.column_offset}-{last}.cir"), r_row, sides))
+        for j in range(0 if coupled else cols):
             flip = slice(None, None, -1) if north[j] else slice(None)
             jobs.append(_Job(("col", c, j), case.g_pos[flip, j:j + 1], case.g_neg[flip, j:j + 1],
                              case.durations[flip], idle, r, Path(folder, f"col{cfg.column_offset + j}.cir")))
@@ -297,17 +330,26 @@ def run_validation(cfg: ValidateConfig, out_dir: Path) -> dict:
     q_fs = circ.dv_v * circ.t_slot_ns * top * cfg.tile.device.g_max_us * case.n_in
     record_cases, failed = [], []
     for c, (idle, r) in enumerate(cases):
-        rec = _case_record(idle, r, models[c], [spice[("col", c, j)] for j in range(cols)], q_fs, cfg, north)
+        if coupled:  # one run for the slice: each column is charged an equal share of its wall time
+            run = spice[("slice", c)]
+            runs = [SpiceRun(np.array([q]), run.relaxed, run.wall_s / cols) for q in run.charge_fc]
+        else:
+            runs = [spice[("col", c, j)] for j in range(cols)]
+        rec = _case_record(idle, r, models[c], runs, q_fs, cfg, north)
         rec["row_probes"] = [_probe_record(p, probes[c][p], spice[("probe", c, p)], rows) for p in probe_rows]
         rec["pass"] = rec["pass"] and all(pr[f"rel_error_{p}"] <= cfg.tolerance
                                           for pr in rec["row_probes"] for p in rec["paths"])
         failed += [f"{idle.value}/{r:g} Ω"] if not rec["pass"] else []
         record_cases.append(rec)
+    full = []  # row wires on a layer: the model alone over every column of its first tile
+    if coupled and cfg.full_width and case.g_tile is not None:
+        full = [_full_width(case, circ, r, top, cfg.column_offset, cols, q_fs)
+                for r in dict.fromkeys(map(float, cfg.r_wire_ohm))]
     record = {
         "schema_version": 1, "kind": "validate", "source": cfg.source.value, "case": case.info,
-        "rows": rows, "cols": cols, "n_in": case.n_in, "window_slots": top, "q_full_scale_fc": q_fs,
-        "max_pulse_slots": max_n, "tolerance": cfg.tolerance, "pass": not failed, "cases": record_cases,
-        "summary": _summary(record_cases),
+        "rows": rows, "cols": cols, "r_row_ohm": r_row, "coupled": coupled, "n_in": case.n_in, "window_slots": top,
+        "q_full_scale_fc": q_fs, "max_pulse_slots": max_n, "tolerance": cfg.tolerance, "pass": not failed,
+        "cases": record_cases, "summary": _summary(record_cases), "full_width": full,
         "wall_s": {"estimate_spice": estimate, "spice": t_spice, "total": time.perf_counter() - t_start},
         "workers": workers, "ngspice": ngspice_version(cfg.ngspice), "versions": results.versions(),
         "git": results.git_revision(), "machine": results.machine(),
@@ -329,15 +371,19 @@ def run_validation(cfg: ValidateConfig, out_dir: Path) -> dict:
 
 
 def _case_record(idle, r, model: dict, spice: list, q_fs: float, cfg: ValidateConfig, north: list) -> dict:
-    q_spice = np.array([s[0] for s in spice])
-    t_sp = np.array([s[1] for s in spice])
+    q_spice = np.array([s.charge_fc[0] for s in spice])
+    t_sp = np.array([s.wall_s for s in spice])
     cols = len(q_spice)
+    no_rows = model["no_rows"]
+    row_effect = None if no_rows is None else _signed_rel(q_spice, no_rows)
     paths = ["effective", "time_stepped"] if model["effective"] is not None else ["time_stepped"]
     columns = []
     for j in range(cols):
         row = {"column": cfg.column_offset + j, "adc": "north" if north[j] else "south",
                "q_spice_fc": float(q_spice[j]), "q_ideal_fc": float(model["ideal"][j]), "spice_s": float(t_sp[j]),
-               "spice_relaxed": spice[j][2]}
+               "spice_relaxed": spice[j].relaxed}
+        if row_effect is not None:
+            row["q_no_rows_fc"], row["row_effect"] = float(no_rows[j]), float(row_effect[j])
         for p in ("effective", "time_stepped"):
             q = model[p]
             row[f"q_{p}_fc"] = None if q is None else float(q[j])
@@ -354,21 +400,43 @@ def _case_record(idle, r, model: dict, spice: list, q_fs: float, cfg: ValidateCo
         "timing_s": {"spice_total": float(t_sp.sum()), "spice_per_column": float(t_sp.mean()),
                      **{p: model[f"{p}_s"] for p in paths}},
         "speedup": {p: float(t_sp.sum() / model[f"{p}_s"]) for p in paths},
+        "row_effect": None if row_effect is None else {"max_abs": float(np.abs(row_effect).max()),
+                                                       "mean_abs": float(np.abs(row_effect).mean())},
         "pass": all(v <= cfg.tolerance for v in worst.values()),
     }
 
 
-def _probe_record(p: int, model: dict, spice: tuple, rows: int) -> dict:
-    q = spice[0]
+def _full_width(case: Case, circ, r: float, top: int, offset: int, cols: int, q_fs: float) -> dict:
+    """Model only, hold: the row effect ``(q_2d - q_1d) / |q_1d|`` over every column of the tile the case comes
+    from (row wires driven from its column 0), and over the selected columns in place."""
+    gp, gn = case.g_tile
+    kw = dict(r_wire_ohm=r, v_read_v=circ.v_read_v, dv_v=circ.dv_v, t_slot_ns=circ.t_slot_ns,
+              adc_sides=circ.adc_sides.value, window_slots=top)
+    t0 = time.perf_counter()
+    q_2d = column_charge_2d(gp, gn, case.durations, r_row_ohm=circ.r_row_ohm, **kw)
+    wall = time.perf_counter() - t0
+    q_1d = column_charge(gp, gn, case.durations, **kw)
+    effect = np.abs(_signed_rel(q_2d, q_1d))
+    sel = effect[offset:offset + cols]
+    log.info("row effect over the whole tile (%d x %d, model only, %.1f s): max %.2e", *gp.shape, wall, effect.max())
+    return {"r_wire_ohm": r, "idle_rows": IdleRows.hold.value, "rows": gp.shape[0], "cols": gp.shape[1],
+            "row_effect_max_abs": float(effect.max()), "row_effect_mean_abs": float(effect.mean()),
+            "slice_row_effect_max_abs": float(sel.max()), "slice_row_effect_mean_abs": float(sel.mean()),
+            "fs_change_max": float(np.abs(q_2d - q_1d).max() / q_fs), "model_s": wall}
+
+
+def _probe_record(p: int, model: dict, spice: SpiceRun, rows: int) -> dict:
+    q = float(spice.charge_fc[0])
     out = {"row": p, "rows_from_adc": rows - 1 - p, "q_spice_fc": q, "q_ideal_fc": float(model["ideal"][0]),
-           "ir_drop_rel": float(_rel(q, model["ideal"][0])), "spice_s": spice[1]}
+           "ir_drop_rel": float(_rel(q, model["ideal"][0])), "spice_s": spice.wall_s}
     for path in ("effective", "time_stepped"):
         out[f"rel_error_{path}"] = None if model[path] is None else float(_rel(model[path][0], q))
     return out
 
 
 def _summary(cases: list) -> dict:
-    """Worst relative error per convention and path, over resistances (and over probes)."""
+    """Worst relative error per convention and path, over resistances (and over probes); with row wires also the
+    max and mean |row_effect| over the convention's columns and resistances."""
     out: dict = {}
     for c in cases:
         s = out.setdefault(c["idle_rows"], {})
@@ -377,6 +445,11 @@ def _summary(cases: list) -> dict:
         for pr in c["row_probes"]:
             for p in c["paths"]:
                 s[f"{p}_row_probes"] = max(s.get(f"{p}_row_probes", 0.0), pr[f"rel_error_{p}"])
+    for idle, s in out.items():
+        effect = [abs(row["row_effect"]) for c in cases if c["idle_rows"] == idle for row in c["columns"]
+                  if "row_effect" in row]
+        if effect:
+            s["row_effect_max_abs"], s["row_effect_mean_abs"] = max(effect), float(np.mean(effect))
     return out
 
 

@@ -28,9 +28,20 @@ def table(rec: dict, print_columns: int) -> str:
     lines = [f"aimc-validate: {what}",
              f"{rec['rows']} rows ({rec['n_in']} with weights) x {rec['cols']} columns, pulses up to "
              f"{rec['max_pulse_slots']} of {rec['window_slots']} slots, q_fs = {rec['q_full_scale_fc']:.6g} fC; "
-             f"{rec['ngspice']}, {rec['workers']} workers; tolerance {rec['tolerance']:g} relative", ""]
+             f"{rec['ngspice']}, {rec['workers']} workers; tolerance {rec['tolerance']:g} relative"]
+    coupled = rec.get("coupled", False)
+    if coupled:
+        lines += [
+            f"row wires: r_row {rec['r_row_ohm']:g} ohm per cell. The columns couple: each case is one netlist of the "
+            f"slice as a tile of {rec['cols']} columns",
+            "(its row wires driven at the slice's west edge, the tile's other columns not on them); spice_s: that "
+            "run's wall time / columns; row probes skipped.",
+            "q_no_rows: the column-ladder model without row wires; row_eff = (q_spice - q_no_rows) / |q_no_rows|."]
+    lines.append("")
     head = (f"{'col':>4} {'adc':>3} {'q_ideal':>13} {'q_spice':>13} {'q_effective':>13} {'q_time_stepped':>14} "
             f"{'rel_eff':>8} {'rel_ts':>8} {'fs_ts':>8} {'spice_s':>7} {'x_eff':>7} {'x_ts':>7}")
+    if coupled:
+        head += f" {'q_no_rows':>13} {'row_eff':>9}"
     for c in rec["cases"]:
         note = "" if "effective" in c["paths"] else "; effective: not exact for float, not run"
         lines.append(f"{c['idle_rows']}, r_wire {c['r_wire_ohm']:g} ohm (charges in fC; IR-drop up to "
@@ -38,28 +49,39 @@ def table(rec: dict, print_columns: int) -> str:
         lines.append(head)
         for row in c["columns"][:print_columns]:
             q_eff = "n/a" if row["q_effective_fc"] is None else f"{row['q_effective_fc']:.6f}"
-            lines.append(
+            line = (
                 f"{row['column']:>4} {row['adc'][0].upper():>3} {row['q_ideal_fc']:>13.6f} {row['q_spice_fc']:>13.6f} "
                 f"{q_eff:>13} {row['q_time_stepped_fc']:>14.6f} "
                 f"{_e(row['rel_error_effective']):>8} {_e(row['rel_error_time_stepped']):>8} "
                 f"{_e(row['fs_error_time_stepped']):>8} {row['spice_s']:>7.2f} "
                 f"{_g(row['speedup_effective']):>7} "
                 f"{row['speedup_time_stepped']:>7.3g}")
+            if coupled:
+                line += f" {row['q_no_rows_fc']:>13.6f} {row['row_effect']:>+9.2e}"
+            lines.append(line)
         if len(c["columns"]) > print_columns:
             lines.append(f"     ... {len(c['columns']) - print_columns} more columns in validate.json")
         lines.append("")
     lines.append("summary (max over columns; probes: single rows at g_max from the far end to the ADC)")
     lines.append(f"{'idle':>5} {'r_ohm':>6} {'IRdrop_fs':>9} {'rel_eff':>8} {'rel_ts':>8} {'fs_ts':>8} {'probe_ts':>8} "
-                 f"{'spice_s':>8} {'eff_ms':>8} {'ts_ms':>8} {'x_eff':>8} {'x_ts':>8}  pass")
+                 f"{'spice_s':>8} {'eff_ms':>8} {'ts_ms':>8} {'x_eff':>8} {'x_ts':>8}"
+                 + (f" {'|row_eff|max':>12} {'mean':>8}" if coupled else "") + "  pass")
     for c in rec["cases"]:
         t, s, m = c["timing_s"], c["speedup"], c["max_rel_error"]
         probe = max((p["rel_error_time_stepped"] for p in c["row_probes"]), default=None)
+        effect = (f" {c['row_effect']['max_abs']:>12.2e} {c['row_effect']['mean_abs']:>8.2e}" if coupled else "")
         lines.append(
             f"{c['idle_rows']:>5} {c['r_wire_ohm']:>6g} {c['ir_drop_fs']:>9.1e} {_e(m.get('effective')):>8} "
             f"{_e(m['time_stepped']):>8} {_e(c['max_fs_error']['time_stepped']):>8} {_e(probe):>8} "
             f"{t['spice_total']:>8.1f} {_g(t.get('effective'), 1e3):>8} {_g(t['time_stepped'], 1e3):>8} "
             f"{_g(s.get('effective')):>8} "
-            f"{s['time_stepped']:>8.3g}  {'PASS' if c['pass'] else 'FAIL'}")
+            f"{s['time_stepped']:>8.3g}{effect}  {'PASS' if c['pass'] else 'FAIL'}")
+    for f in rec.get("full_width", []):
+        lines += [f"row effect over the layer's whole first tile, {f['rows']} x {f['cols']} (model only: hold, "
+                  f"effective, r_wire {f['r_wire_ohm']:g} ohm, row wires driven from its column 0):",
+                  f"  |row_eff| max {f['row_effect_max_abs']:.2e} mean {f['row_effect_mean_abs']:.2e}; on the "
+                  f"selected columns in place max {f['slice_row_effect_max_abs']:.2e} mean "
+                  f"{f['slice_row_effect_mean_abs']:.2e}; max |q_2d - q_1d| / q_fs {f['fs_change_max']:.2e}"]
     w = rec["wall_s"]
     lines.append(f"ngspice {w['spice']:.1f} s wall on {rec['workers']} workers (estimate {w['estimate_spice']:.0f} s); "
                  f"total {w['total']:.1f} s; speed-ups: summed ngspice time / one model call on all columns")
@@ -68,16 +90,20 @@ def table(rec: dict, print_columns: int) -> str:
 
 
 def plot(rec: dict, path: Path) -> None:
-    """Left: model vs SPICE charge per column (y = x). Right: row probes, error and IR-drop vs row position."""
+    """Left: model vs SPICE charge per column (y = x). Right: row probes, error and IR-drop vs row position; or,
+    with row wires, each column's row effect."""
     import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     probes = any(c["row_probes"] for c in rec["cases"])
-    fig, axes = plt.subplots(1, 2 if probes else 1, figsize=(13 if probes else 5.5, 4.8), squeeze=False)
+    coupled = rec.get("coupled", False)
+    right = probes or coupled
+    fig, axes = plt.subplots(1, 2 if right else 1, figsize=(13 if right else 5.5, 4.8), squeeze=False)
     ax = axes[0, 0]
     lo, hi = np.inf, -np.inf
     for k, c in enumerate(rec["cases"]):
@@ -111,6 +137,17 @@ def plot(rec: dict, path: Path) -> None:
         ax.set_ylabel("|q_model - q_spice| / q_spice,  |q_spice - q_ideal| / q_ideal")
         ax.set_title("row probes: one row on, every cell at g_max", fontsize=10)
         ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if coupled:
+        ax = axes[0, 1]
+        for k, c in enumerate(rec["cases"]):
+            ax.plot([r["column"] for r in c["columns"]], [r["row_effect"] for r in c["columns"]], marker="o",
+                    color=f"C{k}", label=f"{c['idle_rows']} {c['r_wire_ohm']:g} Ω")
+        ax.axhline(0.0, color="k", lw=0.7)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("column")
+        ax.set_ylabel("(q_spice - q_no_rows) / |q_no_rows|")
+        ax.set_title(f"row wires, r_row {rec['r_row_ohm']:g} Ω (slice as a {rec['cols']}-column tile)", fontsize=10)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)

@@ -46,6 +46,7 @@ class Case:
     durations: np.ndarray  # int64 [rows], signed slots
     n_in: int  # rows that hold weights: the full-scale charge counts these
     info: dict = field(default_factory=dict)  # what the case is, for the record
+    g_tile: Optional[tuple] = None  # layer: (g_pos, g_neg) [rows, tile columns] µS, all columns of its first tile
 
 
 def n_max(bits: int) -> int:
@@ -162,4 +163,4 @@ def layer_case(model_cfg: ModelConfig, task_cfg: TaskConfig, tile: TileConfig, *
             "task": spec.name, "split": spec.eval_splits[0], "sentences": len(split), "tokens": len(n_all),
             "token": token, "r_in": float(r_in[token, 0]), "inputs_on_tile": n_in, "row_offset": mapped.row_offset,
             "scale_us_per_unit": mapped.scale, "data_source": data.source, "model_path": loaded.path}
-    return Case(mapped.g_pos[:, sel].copy(), mapped.g_neg[:, sel].copy(), n, n_in, info)
+    return Case(mapped.g_pos[:, sel].copy(), mapped.g_neg[:, sel].copy(), n, n_in, info, (mapped.g_pos, mapped.g_neg))

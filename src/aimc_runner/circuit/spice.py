@@ -14,27 +14,56 @@ The netlist is the circuit of spec section 3 written out element by element:
   row voltage is irrelevant because the cell carries no current (with row-wire resistance, an idle row's wire then
   carries no current either).
 
-Ideal steps are replaced by linear ramps of width ``eps`` centred on the step time. In a resistive network the ADC
-current then is piecewise linear in time with breakpoints at the ramp corners (``hold``), so the trapezoid
-integral over ngspice's timepoints (which include every PWL corner) equals the ideal step's integral exactly;
-in ``float`` the gated current is slightly non-linear inside a ramp, an error of order eps/t_slot × IR fraction.
-Charge is integrated with ngspice's ``integ`` over the whole window and printed at full precision.
+Ideal steps are replaced by linear ramps of width ``eps`` centred on the step time. In ``hold`` the network is
+linear and resistive, so the ADC current is piecewise linear in time with breakpoints at the ramp corners and the
+trapezoid integral over ngspice's timepoints (which include every PWL corner) equals the ideal step's integral
+exactly, whatever ``eps``: the ramps are one slot wide (corners on half slots, shared by neighbouring pulse lengths),
+because after each breakpoint ngspice restarts at a tenth of the gap to the next one and doubles its step from there,
+so a 1e-6-slot ramp costs some 20 timepoints per corner and a one-slot ramp about 4. In ``float`` the gated current
+is slightly non-linear inside a ramp, an error of order eps/t_slot × IR fraction, so its ramps stay at 1e-6 slot.
+Between corners every source is constant, so the largest step is one slot.
+
+Charge is integrated with ngspice's ``integ`` over the whole window and printed at full precision. A run that stops
+with "timestep too small" at ``reltol=1e-12`` (some 512-row ``float`` netlists do) is rerun once at
+``reltol=1e-10`` (:func:`run_netlist`; the rerun agrees with the model to ~5e-11 there) and flagged.
 Units in the netlist are SI (Ω, V, s, A); the result is returned in fC.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ngspice_available", "spice_column_charge", "write_netlist"]
+__all__ = ["SpiceError", "SpiceRun", "ngspice_available", "run_netlist", "spice_column_charge", "write_netlist"]
 
-_RAMP_FRACTION = 1e-6  # eps = 1e-6 t_slot: exact for hold, negligible error for float
+log = logging.getLogger(__name__)
+
+# Ramp width as a fraction of t_slot: any width is exact for hold (one slot: fewest timepoints); float needs it small.
+_RAMP_FRACTION = {"hold": 1.0, "float": 1e-6}
+_OPTIONS = ".options reltol={} abstol=1e-20 vntol=1e-15"
+_RELTOL, _RELAXED_RELTOL = "1e-12", "1e-10"
+
+
+class SpiceError(RuntimeError):
+    """An ngspice run that failed (its output's tail is in the message)."""
+
+
+@dataclass
+class SpiceRun:
+    """One netlist's result: ``charge_fc`` [cols] fC; ``relaxed``: it stopped on "timestep too small" at reltol
+    1e-12 and this is the rerun at 1e-10; ``wall_s``: both runs' wall time."""
+
+    charge_fc: np.ndarray
+    relaxed: bool
+    wall_s: float
 
 
 def ngspice_available(executable: str = "ngspice") -> bool:
@@ -64,13 +93,14 @@ def write_netlist(
         raise ValueError(f"unsupported idle_rows={idle!r} or adc_sides={sides!r}")
     rows, cols = gp.shape
     t = t_slot_ns * 1e-9
-    eps = _RAMP_FRACTION * t
+    eps = _RAMP_FRACTION[idle] * t
     t_end = max(int(np.abs(n).max(initial=0)), 1) * t
     lines = [f"* aimc-runner column check: {rows} rows x {cols} cols, idle_rows={idle}, adc_sides={sides}"]
-    lines.append(".options reltol=1e-12 abstol=1e-20 vntol=1e-15")
+    lines.append(_OPTIONS.format(_RELTOL))
 
     def pwl(v_on: float, v_off: float, t_off: float) -> str:
-        # On from t = 0, linear ramp of width eps centred on t_off, then off until the end of the window.
+        # On from t = 0, linear ramp of width eps centred on t_off, then off until the end of the window
+        # (t_off is a whole number of slots below t_end, so a one-slot ramp stays inside (0, t_end)).
         if t_off <= 0:
             return f"DC {_fmt(v_off)}"
         if t_off >= t_end:
@@ -115,13 +145,50 @@ def write_netlist(
                     lines.append(f"R{tag}{i}_{j} {row} c{j}_{i} {_fmt(1e6 / g)}")
                 else:
                     lines.append(f"B{tag}{i}_{j} {row} c{j}_{i} I = {_fmt(g * 1e-6)}*(v({row})-v(c{j}_{i}))*v(k{i})")
-    step = t / 50
-    lines += [".control", "set numdgt=16", f"tran {_fmt(step)} {_fmt(t_end)} 0 {_fmt(step)}"]
+    lines += [".control", "set numdgt=16", f"tran {_fmt(t)} {_fmt(t_end)} 0 {_fmt(t)}"]  # largest step: one slot
     for j in range(cols):
         # Trapezoid over all timepoints from 0 to t_end; exact for a piecewise-linear current.
         lines += [f"let qv{j} = integ(va{j}#branch)", f"let q{j} = qv{j}[length(qv{j}) - 1]", f"print q{j}"]
     lines += ["quit 0", ".endc", ".end", ""]  # quit 0: batch mode otherwise exits 1 ("no simulations run")
     return "\n".join(lines)
+
+
+def run_netlist(text: str, path, *, cols: int, executable: str = "ngspice", timeout_s=None) -> SpiceRun:
+    """Run a netlist from :func:`write_netlist` in batch mode (written to ``path``; ngspice runs in its folder).
+
+    A run that stops with "timestep too small" is rerun once with ``reltol`` relaxed from 1e-12 to 1e-10 (written
+    next to it as ``<name>.relaxed.cir``), with a logged warning and ``relaxed=True`` in the result. Raises
+    :class:`SpiceError` if ngspice fails, times out (``timeout_s``, s) or does not print ``cols`` charges.
+    """
+    path = Path(path)
+    t0 = time.perf_counter()
+    q, out = _run_once(text, path, cols, executable, timeout_s)
+    relaxed = q is None and "timestep too small" in out.lower() and _OPTIONS.format(_RELTOL) in text
+    if relaxed:
+        log.warning("ngspice stopped on 'timestep too small' at reltol=%s in %s; rerunning at reltol=%s",
+                    _RELTOL, path.name, _RELAXED_RELTOL)
+        text = text.replace(_OPTIONS.format(_RELTOL), _OPTIONS.format(_RELAXED_RELTOL), 1)
+        path = path.with_suffix(".relaxed.cir")
+        q, out = _run_once(text, path, cols, executable, timeout_s)
+    if q is None:
+        raise SpiceError(f"ngspice failed on {path}:\n{out[-2000:]}")
+    return SpiceRun(q, relaxed, time.perf_counter() - t0)
+
+
+def _run_once(text: str, path: Path, cols: int, exe: str, timeout_s) -> tuple:
+    """(charges fC [cols], or None on failure; ngspice's output)."""
+    path.write_text(text)
+    try:
+        proc = subprocess.run([exe, "-b", path.name], cwd=path.parent, capture_output=True, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return None, f"ngspice timed out after {timeout_s:g} s"
+    out = proc.stdout + proc.stderr
+    found = dict(re.findall(r"^q(\d+)\s*=\s*(\S+)", proc.stdout, flags=re.MULTILINE))
+    failed = re.search(r"^\s*error|timestep too small", out, flags=re.IGNORECASE | re.MULTILINE)
+    if proc.returncode != 0 or failed or sorted(found) != sorted(map(str, range(cols))):
+        return None, f"(rc {proc.returncode})\n{out}"
+    return np.array([float(found[str(j)]) * 1e15 for j in range(cols)]), out  # C -> fC
 
 
 def spice_column_charge(
@@ -131,7 +198,8 @@ def spice_column_charge(
     """Charge [fC] per column from an ngspice transient run, one run per token.
 
     ``durations``: [batch, rows] or [rows] signed integer slots; returns [batch, cols] (or [cols]).
-    Raises ``RuntimeError`` if ngspice is not installed or a run fails.
+    Raises ``RuntimeError`` if ngspice is not installed, :class:`SpiceError` (a ``RuntimeError``) if a run fails;
+    a run rerun at the relaxed tolerance (see :func:`run_netlist`) is logged as a warning.
     """
     exe = shutil.which(executable)
     if exe is None:
@@ -147,19 +215,10 @@ def spice_column_charge(
     q = np.zeros((n.shape[0], cols))
     with tempfile.TemporaryDirectory(prefix="aimc-spice-") as tmp:
         for b in range(n.shape[0]):
-            path = Path(tmp) / f"token{b}.cir"
-            path.write_text(
-                write_netlist(
-                    g_pos, g_neg, n[b], r_wire_ohm=r_wire_ohm, v_read_v=v_read_v, dv_v=dv_v, t_slot_ns=t_slot_ns,
-                    idle_rows=idle_rows, adc_sides=adc_sides, r_row_ohm=r_row_ohm,
-                )
+            text = write_netlist(
+                g_pos, g_neg, n[b], r_wire_ohm=r_wire_ohm, v_read_v=v_read_v, dv_v=dv_v, t_slot_ns=t_slot_ns,
+                idle_rows=idle_rows, adc_sides=adc_sides, r_row_ohm=r_row_ohm,
             )
-            proc = subprocess.run([exe, "-b", path.name], cwd=tmp, capture_output=True, text=True, timeout=timeout_s)
-            found = dict(re.findall(r"^q(\d+)\s*=\s*(\S+)", proc.stdout, flags=re.MULTILINE))
-            failed = re.search(r"^\s*error|timestep too small", proc.stdout + proc.stderr, re.IGNORECASE | re.MULTILINE)
-            if proc.returncode != 0 or failed or len(found) != cols:
-                raise RuntimeError(f"ngspice failed on {path.name} (rc {proc.returncode}):\n{proc.stdout[-2000:]}"
-                                   f"\n{proc.stderr[-2000:]}")
-            for j in range(cols):
-                q[b, j] = float(found[str(j)]) * 1e15  # C -> fC
+            q[b] = run_netlist(text, Path(tmp) / f"token{b}.cir", cols=cols, executable=exe,
+                               timeout_s=timeout_s).charge_fc
     return q[0] if squeeze else q
