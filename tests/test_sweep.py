@@ -130,3 +130,19 @@ def test_a_killed_sweep_reruns_to_completion_without_redoing_finished_jobs(tmp_p
     for path, stamp in stamps.items():  # finished jobs were skipped, their results untouched
         assert path.stat().st_mtime_ns == stamp
     assert out.stdout.count("skipped") + out.stderr.count("skipped") >= len(stamps)
+
+
+def test_set_threads_pins_torch_numba_and_blas():
+    import numba
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before_torch, before_numba = torch.get_num_threads(), numba.get_num_threads()
+    with threadpool_limits(limits=None):  # restores the BLAS pools on exit
+        cli.set_threads(1)
+        try:
+            assert torch.get_num_threads() == 1 and numba.get_num_threads() == 1
+            assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+        finally:
+            torch.set_num_threads(before_torch)
+            numba.set_num_threads(before_numba)

@@ -22,14 +22,16 @@ register_configs()
 
 
 def set_threads(n: int | None) -> None:
-    """Pin torch and numba thread pools (parallel sweep jobs must not oversubscribe cores)."""
+    """Pin torch, numba and BLAS thread pools (parallel sweep jobs must not oversubscribe cores)."""
     if n is None:
         return
     import numba
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(n)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    threadpool_limits(n)  # numpy/scipy BLAS too (the 2-D crossbar solve): idle BLAS threads spin on busy cores
 
 
 def run_experiment(run: RunConfig, out_dir: Path) -> dict:
