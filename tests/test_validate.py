@@ -13,20 +13,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from aimc_runner.circuit.spice import ngspice_available
 from aimc_runner.validate import ValidateConfig, run_validation
 from aimc_runner.validate_sources import BadInput
 from conftest import CONF_DIR, GLUE_FIXTURES
 
 SMALL = ["rows=6", "cols=3", "row_probes=3", "workers=2"]
-
-
-@pytest.fixture(scope="module")
-def ngspice():
-    if not ngspice_available():
-        if os.environ.get("CI"):
-            pytest.fail("ngspice is required in CI: install the Debian package `ngspice`")
-        pytest.skip("ngspice not installed (Debian package `ngspice`)")
 
 
 def make(*overrides: str) -> ValidateConfig:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from circuit_helpers import assert_close_to_set as _assert_close
+from circuit_helpers import random_durations as _durations
+from circuit_helpers import random_tile as _tile
 
 from aimc_runner.circuit import column_charge, effective_conductance, transfer_factors
 from aimc_runner.circuit import crossbar
@@ -12,27 +15,6 @@ from aimc_runner.circuit.crossbar import column_charge_2d, effective_conductance
 from aimc_runner.circuit.reference import column_charge_dense_2d, effective_conductance_dense_2d, solve_crossbar
 
 SIZES = [(1, 1), (1, 3), (3, 1), (7, 5), (33, 8)]
-
-
-def _tile(rows, cols, seed, g_max=25.0):
-    rng = np.random.default_rng(seed)
-    gp = rng.uniform(0, g_max, (rows, cols))
-    gn = rng.uniform(0, g_max, (rows, cols))
-    gp[rng.random((rows, cols)) < 0.2] = 0.0  # some empty devices, as the weight mapping produces
-    return gp, gn
-
-
-def _durations(batch, rows, seed, n_max=8):
-    rng = np.random.default_rng(seed + 1)
-    n = rng.integers(-n_max, n_max + 1, (batch, rows))
-    n[0] = 0  # an all-zero token: no charge
-    return n
-
-
-def _assert_close(actual, expected, rtol):
-    """Relative to the largest entry of the set, so that a near-zero entry of signed terms is not over-weighted."""
-    scale = np.abs(expected).max(initial=0.0)
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
 
 
 # ----------------------------------------------------------------------------------------------------------------

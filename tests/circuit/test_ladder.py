@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from circuit_helpers import assert_close_to_set as _assert_close
+from circuit_helpers import random_durations as _durations
+from circuit_helpers import random_tile as _tile
 
 from aimc_runner.circuit import column_charge, effective_conductance, time_stepped_charge, transfer_factors
 from aimc_runner.circuit import _kernels
 from aimc_runner.circuit.reference import column_charge_dense, solve_column
 from aimc_runner.config import AdcSides, IdleRows, IrDropMethod
-
-
-def _tile(rows, cols, seed, g_max=25.0):
-    rng = np.random.default_rng(seed)
-    gp = rng.uniform(0, g_max, (rows, cols))
-    gn = rng.uniform(0, g_max, (rows, cols))
-    gp[rng.random((rows, cols)) < 0.2] = 0.0  # some empty devices, as the weight mapping produces
-    return gp, gn
-
-
-def _durations(batch, rows, seed, n_max=8):
-    rng = np.random.default_rng(seed + 1)
-    n = rng.integers(-n_max, n_max + 1, (batch, rows))
-    n[0] = 0  # an all-zero token: no charge
-    return n
-
-
-def _assert_close(actual, expected, rtol):
-    """Relative to the largest charge of the set, so that a near-zero column of signed terms is not over-weighted."""
-    scale = np.abs(expected).max(initial=0.0)
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
 
 
 # ----------------------------------------------------------------------------------------------------------------

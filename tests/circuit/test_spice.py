@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 from aimc_runner.circuit import column_charge
 from aimc_runner.circuit.crossbar import column_charge_2d
-from aimc_runner.circuit.spice import SpiceError, ngspice_available, run_netlist, spice_column_charge, write_netlist
-
-
-@pytest.fixture(scope="module")
-def ngspice():
-    if not ngspice_available():
-        if os.environ.get("CI"):
-            pytest.fail("ngspice is required in CI: install the Debian package `ngspice`")
-        pytest.skip("ngspice not installed (Debian package `ngspice`)")
+from aimc_runner.circuit.spice import SpiceError, run_netlist, spice_column_charge, write_netlist
 
 
 def _case(rows, cols, seed, batch=2):
