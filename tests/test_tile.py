@@ -12,7 +12,7 @@ from aimc_runner.circuit import column_charge
 from aimc_runner.circuit.adc import q_lsb_fc
 from aimc_runner.circuit.reference import column_charge_dense_2d
 from aimc_runner.config import (AdcConfig, AdcKind, CircuitConfig, DeviceConfig, IdleRows, IrDropMethod, PwmConfig,
-                                PwmMode, TileConfig)
+                                NoisePrecision, PwmMode, TileConfig)
 from aimc_runner.device.mapping import map_block
 from aimc_runner.device.read_noise import column_noise_std
 from aimc_runner.tile import AnalogTileArray, ChipRngs
@@ -161,6 +161,24 @@ def test_read_noise_is_reproducible_and_has_the_model_std():
     std_q = column_noise_std(0.2 * n, None, None, n.abs().mean(-1), moments=b.moments)
     std_y = std_q * 2.0 / (b.mapped.scale * 0.2 * 127)
     torch.testing.assert_close(ys.std(0), std_y[0], rtol=0.03, atol=0)
+
+
+def test_bfloat16_read_noise_changes_only_the_noise_std_slightly():
+    # Same generator → the same ξ; bf16 variance GEMM → each output's noise std within 0.3 %. No ADC, so the
+    # difference is the noise difference itself: |Δy| <= 0.3 % of |noise|.
+    w, x = data(out=70, inp=100, batch=16)
+    w, x = w.float(), x.float()
+    cfg32 = tile_cfg(rows=128, irdrop=True, read_noise=True)  # one row-block: one noise draw per output
+    cfg16 = tile_cfg(rows=128, irdrop=True, read_noise=True, read_noise_precision=NoisePrecision.bfloat16)
+    a32, a16 = AnalogTileArray(w, cfg32), AnalogTileArray(w, cfg16)
+    assert a16.blocks[0].moments.dtype == torch.bfloat16
+    clean = a32(x, 2.0, read_noise=False)
+    torch.testing.assert_close(a16(x, 2.0, read_noise=False), clean, rtol=0, atol=0)
+    y32 = a32(x, 2.0, torch.Generator().manual_seed(4))
+    y16 = a16(x, 2.0, torch.Generator().manual_seed(4))
+    noise32 = y32 - clean
+    assert not torch.equal(y16, y32)
+    assert torch.all((y16 - y32).abs() <= 3e-3 * noise32.abs() + 1e-5)
 
 
 def test_programming_noise_is_drawn_from_the_chip_generator():

@@ -84,6 +84,11 @@ class PwmMode(Enum):
 OutputCalibration = Enum("OutputCalibration", [(n, n) for n in ("none", "global", "per_column")])
 
 
+class NoisePrecision(Enum):
+    float32 = "float32"  # the read-noise variance GEMM in the MVM's dtype (float32 for models): exact to round-off
+    bfloat16 = "bfloat16"  # bfloat16 operands: std within 0.4 % (see device/read_noise.py); fast on bf16 hardware
+
+
 class InputRange(Enum):
     calibrated = "calibrated"  # fixed per layer from a percentile of |x| on training batches
     dynamic = "dynamic"  # each token's own abs-max (not realisable on chip; for comparison)
@@ -209,6 +214,7 @@ class DeviceConfig:
     g_min_us: float = 0.0
     read_noise: bool = False
     read_noise_scale: float = 1.0
+    read_noise_precision: NoisePrecision = NoisePrecision.float32
     programming_noise: bool = False
     drift: bool = False
     one_over_f: bool = False

@@ -27,7 +27,7 @@ from .circuit import adc as adc_mod
 from .circuit import pwm
 from .circuit.crossbar import column_charge_2d, effective_conductance_2d
 from .circuit.ladder import transfer_factors
-from .config import AdcKind, IrDropMethod, PwmMode, TileConfig
+from .config import AdcKind, IrDropMethod, NoisePrecision, PwmMode, TileConfig
 from .device import pcm
 from .device.mapping import MappedBlock, map_block
 from .device.read_noise import noise_moments, sample_column_noise
@@ -138,7 +138,9 @@ class AnalogTileArray:
         as_t = lambda a: torch.as_tensor(a, dtype=self.dtype, device=self.device)  # noqa: E731
         moments = None
         if dev.read_noise:
-            moments = noise_moments(as_t(tau[used]), as_t((g_pos_t - g_neg_t)[used]))
+            reduced = dev.read_noise_precision == NoisePrecision.bfloat16
+            moments = noise_moments(as_t(tau[used]), as_t((g_pos_t - g_neg_t)[used]),
+                                    torch.bfloat16 if reduced else None)
         return _Block(inputs, outputs, mapped, g_pos_t, g_neg_t, tau[used], as_t(w_eff), moments, gain)
 
     def _tau(self, g_pos: np.ndarray, g_neg: np.ndarray) -> np.ndarray:
@@ -217,21 +219,21 @@ class AnalogTileArray:
                        if multi_window else [(n_blk, 1)])
             slots = (pwm.window_slots(cfg.pwm.bits, cfg.pwm.mode, cfg.pwm.split_low_bits)
                      if multi_window else [self.n_max])
-            q_sum = None
+            to_weight_units = b.gain / (b.mapped.scale * self._charge_per_weight_unit())
+            y_blk = y[:, b.outputs]
             for (durations, weight), window in zip(windows, slots):
                 q = self._window_charge(b, durations.to(self.dtype), generator if noisy else None, window)
-                q_sum = q * weight if q_sum is None else q_sum + q * weight
-            y[:, b.outputs] += q_sum * (b.gain / (b.mapped.scale * self._charge_per_weight_unit()))
-        y = y * r
+                y_blk.add_(q, alpha=weight * to_weight_units)  # digital weighted sum of windows and row-blocks
+        y.mul_(r)
         if self.output_gain is not None:
-            y = y * self.output_gain
+            y.mul_(self.output_gain)
         return y.reshape(*lead, self.out_features)
 
     def _pulse_lengths(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         """Signed pulse lengths in slots (float): ``round(clip(x/r_in, ±1)·n_max)`` with PWM (spec 2; the rounding
         of ``circuit.pwm.quantize``), unrounded for an ideal DAC (a limit for studies, not a realisable chip)."""
-        n = torch.clamp(x / r, -1.0, 1.0) * self.n_max
-        return torch.round(n) if self.cfg.pwm.enabled else n
+        n = (x / r).clamp_(-1.0, 1.0).mul_(self.n_max)
+        return n.round_() if self.cfg.pwm.enabled else n
 
     def _charge_per_weight_unit(self) -> float:
         c = self.cfg.circuit
@@ -249,17 +251,24 @@ class AnalogTileArray:
                                     method="time_stepped", adc_sides=circ.adc_sides.value)
             q = torch.as_tensor(q_np, dtype=self.dtype, device=d.device)
         else:
-            q = drive * (d @ b.w_eff)
+            q = None
+        noise = None
         if generator is not None and b.moments is not None:
             t_mean = d.abs().mean(dim=-1) * circ.t_slot_ns  # each token's own mean pulse length, ns
-            q = q + sample_column_noise(drive * d, None, None, t_mean, generator, cfg.device.read_noise_scale,
+            # The std is linear in the drive c = dv·t_slot·n, so the pulse lengths go in as c and the drive as scale.
+            noise = sample_column_noise(d, None, None, t_mean, generator, cfg.device.read_noise_scale * drive,
                                         moments=b.moments)
+        if q is None:  # Q = dv·t_slot·(n @ (τ ⊙ (G+ - G-))) (+ noise), one fused GEMM
+            q = torch.addmm(noise, d, b.w_eff, alpha=drive) if noise is not None else torch.mm(d, b.w_eff).mul_(drive)
+        elif noise is not None:
+            q = q.add_(noise)
         return self._adc(q, d.shape[-1], window_slots)
 
     def _adc(self, q: torch.Tensor, n_in: int, window_slots: int) -> torch.Tensor:
+        """The ADC's output charge (fC) for the column charges ``q``, which it may overwrite (callers own them)."""
         a = self.cfg.adc
-        if a.kind == AdcKind.cco:
-            return adc_mod.cco(q, self.q_lsb_fc, a.bits)
+        if a.kind == AdcKind.cco:  # q is NaN-free by construction (x is checked, weights are finite)
+            return adc_mod.cco_counts_(q, self.q_lsb_fc, a.bits).mul_(self.q_lsb_fc)
         if a.kind == AdcKind.uniform:
             # Full scale: every used row on for the whole window at g_max (the column's largest charge).
             c = self.cfg.circuit
