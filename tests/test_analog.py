@@ -16,7 +16,7 @@ from aimc_runner import analog
 from aimc_runner.analog import AnalogLinear, analog_layers, calibrate, convert, program, set_input_ranges, set_mode
 from aimc_runner.circuit import pwm
 from aimc_runner.config import (AdcConfig, AdcKind, CircuitConfig, DeviceConfig, InputRange, PwmConfig, TileConfig,
-                                TrainMode)
+                                TrainMode, WeightScaling)
 from aimc_runner.tile import AnalogTileArray, transfer_matrix
 
 SMALL = dict(hidden_size=16, num_attention_heads=2, intermediate_size=40, vocab_size=60, max_position_embeddings=24,
@@ -191,6 +191,27 @@ def single_layer(out=40, inp=48, seed=0) -> AnalogLinear:
     layer = AnalogLinear(lin)
     layer.config = SimpleNamespace(model_type="bert")
     return layer
+
+
+def test_hwa_noise_with_per_column_scaling_is_relative_to_each_tile_column():
+    layer, sigma = single_layer(), 0.05
+    with torch.no_grad():
+        layer.weight.mul_(torch.logspace(-2, 0, 40)[:, None])  # outputs spanning two decades
+    layer.r_in = 1.0
+    cfg = tile(rows=16, cols=16)
+    cfg.circuit.weight_scaling = WeightScaling.column
+    set_mode(layer, TrainMode.hwa, cfg, noise_std=sigma, seed=0)
+    layer.train()
+    x = torch.eye(48)
+    w1 = (layer(x) - layer.bias).T.detach()
+    col_max = analog._block_abs_max(layer.weight.detach(), 16, 16, per_column=True)
+    # The max over each output's 16 weights per row-block of 16 inputs (48 inputs: 3 blocks).
+    expected = layer.weight.detach().abs().reshape(40, 3, 16).amax(2).repeat_interleave(16, 1)
+    torch.testing.assert_close(col_max, expected, rtol=0, atol=0)
+    rel = (w1 - layer.weight.detach()) / col_max
+    assert abs(rel.std().item() / sigma - 1) < 0.05
+    # Small outputs get small noise (per tile it would be relative to the block's largest output).
+    assert (w1 - layer.weight.detach())[:8].abs().max() < 0.1 * (w1 - layer.weight.detach())[-8:].abs().max()
 
 
 def test_hwa_noise_is_redrawn_every_training_forward_with_std_sigma():

@@ -61,6 +61,13 @@ def test_tile_aware_training_depends_on_the_circuit_but_hwa_does_not(tmp_path):
                                 tmp_path / "d")["training"]["key"]
     assert hwa == hwa_other_r
     assert len({hwa, ta, ta_other_r}) == 3
+    # Per-column scaling changes the hwa noise (relative to each column's max|W|): another model; fp ignores it.
+    hwa_col = run_experiment(make("tile=irdrop", "train=hwa", "tile.circuit.weight_scaling=column"),
+                             tmp_path / "e")["training"]["key"]
+    assert hwa_col not in {hwa, ta, ta_other_r}
+    fp = run_experiment(make("tile=irdrop", "train=fp"), tmp_path / "f")
+    fp_col = run_experiment(make("tile=irdrop", "train=fp", "tile.circuit.weight_scaling=column"), tmp_path / "g")
+    assert fp["training"]["key"] == fp_col["training"]["key"] and fp_col["training"]["reused"]
 
 
 def test_different_run_seeds_give_different_chips(tmp_path):

@@ -12,7 +12,7 @@ from aimc_runner.circuit import column_charge
 from aimc_runner.circuit.adc import q_lsb_fc
 from aimc_runner.circuit.reference import column_charge_dense_2d
 from aimc_runner.config import (AdcConfig, AdcKind, CircuitConfig, DeviceConfig, IdleRows, IrDropMethod, PwmConfig,
-                                NoisePrecision, PwmMode, TileConfig)
+                                NoisePrecision, PwmMode, TileConfig, WeightScaling)
 from aimc_runner.device.mapping import map_block
 from aimc_runner.device.read_noise import column_noise_std
 from aimc_runner.tile import AnalogTileArray, ChipRngs
@@ -78,13 +78,16 @@ def test_multi_window_modes_equal_one_pass_without_an_adc(mode):
     torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("scaling", [WeightScaling.tile, WeightScaling.column])
 @pytest.mark.parametrize("adc_sides", ["both", "south"])
-def test_irdrop_tile_equals_the_circuit_solver_on_the_mapped_conductances(adc_sides):
+def test_irdrop_tile_equals_the_circuit_solver_on_the_mapped_conductances(adc_sides, scaling):
     w, x = data(out=12, inp=20)
+    w[3] *= 20.0  # one output with much larger weights: per-column scaling matters
     cfg = tile_cfg(rows=32, cols=16, irdrop=True, r=1.0)
     cfg.circuit.adc_sides = type(cfg.circuit.adc_sides)(adc_sides)
+    cfg.circuit.weight_scaling = scaling
     y = AnalogTileArray(w, cfg, **F64)(x, 2.0)
-    m = map_block(w.T.numpy(), g_min_us=0.0, g_max_us=25.0, rows=32)
+    m = map_block(w.T.numpy(), g_min_us=0.0, g_max_us=25.0, rows=32, per_column=scaling == WeightScaling.column)
     n = np.zeros((x.shape[0], 32), dtype=np.int64)
     n[:, m.used] = torch.round(torch.clamp(x / 2.0, -1, 1) * 127).numpy().astype(np.int64)
     q = column_charge(m.g_pos, m.g_neg, n, r_wire_ohm=1.0, method="time_stepped", adc_sides=adc_sides)
@@ -201,6 +204,30 @@ def test_drift_compensation_restores_the_response_scale():
     comp = AnalogTileArray(w, cfg, ChipRngs.from_seed(0), **F64)(x, 2.0)
     assert raw.abs().mean() < 0.8 * ideal.abs().mean()  # a year of drift shrinks the outputs
     assert abs(comp.abs().mean() / ideal.abs().mean() - 1) < 0.1
+
+
+def test_per_column_scaling_is_invisible_without_converters_and_uses_more_adc_counts():
+    w, x = data(out=20, inp=30)
+    w[:, :] *= torch.logspace(-2, 0, 20, **F64)[:, None]  # outputs spanning two decades of weight range
+    tile_s, col_s = tile_cfg(), tile_cfg()
+    col_s.circuit.weight_scaling = WeightScaling.column
+    # Linear tile (no ADC, no IR-drop, no noise): the scale cancels exactly.
+    torch.testing.assert_close(AnalogTileArray(w, col_s, **F64)(x, 2.0), AnalogTileArray(w, tile_s, **F64)(x, 2.0),
+                               rtol=1e-12, atol=1e-14)
+    # CCO ADC: the small outputs now get their column's full charge range, so their error drops.
+    ref = quantized(x, 2.0) @ w.T
+    tile_s.adc.kind = col_s.adc.kind = AdcKind.cco
+    err_tile = (AnalogTileArray(w, tile_s, **F64)(x, 2.0) - ref).abs()[:, :10].mean()
+    err_col = (AnalogTileArray(w, col_s, **F64)(x, 2.0) - ref).abs()[:, :10].mean()
+    assert err_col < 0.2 * err_tile
+    # With IR-drop the tile computes the effective weights it reports, and transfer_matrix (tile_aware) agrees.
+    cfg = tile_cfg(irdrop=True, r=1.0, pwm=False)
+    cfg.circuit.weight_scaling = WeightScaling.column
+    arr = AnalogTileArray(w, cfg, **F64)
+    torch.testing.assert_close(arr(x, 10.0), x @ arr.effective_weight().T, rtol=1e-12, atol=1e-12)
+    from aimc_runner.tile import transfer_matrix
+
+    torch.testing.assert_close(arr.effective_weight(), transfer_matrix(w, cfg) * w, rtol=1e-12, atol=1e-14)
 
 
 def test_effective_weight_matches_the_mvm_without_converters():

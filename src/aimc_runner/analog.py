@@ -6,8 +6,9 @@ FFN intermediate, FFN output) for an :class:`AnalogLinear` that keeps the same `
 in one of four modes, set by the helpers below (never read from a config inside ``forward``):
 
 - ``digital``: ``F.linear`` (the default, and every training mode in ``model.eval()``);
-- ``hwa`` (training): ``W + σ·max|W_block|·ξ`` per tile block, ξ redrawn every forward, straight-through;
-  optionally PWM input and ADC output quantization with straight-through gradients;
+- ``hwa`` (training): ``W + σ·max|W_block|·ξ`` per tile block (per tile column with ``weight_scaling=column``), ξ
+  redrawn every forward, straight-through; optionally PWM input and ADC output quantization with straight-through
+  gradients;
 - ``tile_aware`` (training): as ``hwa`` on the effective weights ``τ ⊙ W`` (τ: IR-drop transfer factors, held
   fixed and refreshed as the weights move), so the gradient w.r.t. ``W`` is ``τ ⊙ upstream``;
 - ``analog`` (evaluation): ``tile(x, r_in, generator) + bias`` through a programmed :class:`AnalogTileArray`.
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .circuit import adc, pwm
-from .config import AdcKind, IdleRows, InputRange, PwmMode, TileConfig
+from .config import AdcKind, IdleRows, InputRange, PwmMode, TileConfig, WeightScaling
 from .tile import AnalogTileArray, ChipRngs, block_slices, check_supported, transfer_matrix
 
 __all__ = ["ANALOG_LAYERS", "MODES", "AnalogLinear", "convert", "analog_layers", "calibrate", "set_input_ranges",
@@ -70,6 +71,7 @@ class _Training:
     bits: int  # PWM resolution
     charge_per_unit: float  # dv·t_slot·n_max, fC per (µS · full-scale input)
     g_span_us: float  # g_max - g_min: s = g_span / max|W_block|
+    per_column: bool  # weight_scaling=column: max|W| over each tile column instead of the block
     g_max_us: float
     adc_kind: AdcKind
     adc_bits: Optional[int]
@@ -79,10 +81,17 @@ class _Training:
     tau_refresh_steps: int  # tile_aware: recompute τ after this many weight updates
 
 
-def _block_abs_max(w: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
-    """``max|W_block|`` of the tile block holding each weight, ``[out, in]`` like ``w``."""
+def _block_abs_max(w: torch.Tensor, rows: int, cols: int, per_column: bool = False) -> torch.Tensor:
+    """``max|W_block|`` of the tile block holding each weight, ``[out, in]`` like ``w``.
+
+    ``per_column``: the max over the weight's own tile column instead (its output's weights within the block), the
+    quantity ``weight_scaling=column`` maps to ``g_max``.
+    """
     out, inp = w.shape
     a = F.pad(w.abs(), (0, -inp % rows, 0, -out % cols))  # [out', in'], multiples of the block size
+    if per_column:
+        m = a.reshape(a.shape[0], a.shape[1] // rows, rows).amax(dim=2)  # [out', blocks_in]
+        return m.repeat_interleave(rows, 1)[:out, :inp]
     m = a.reshape(a.shape[0] // cols, cols, a.shape[1] // rows, rows).amax(dim=(1, 3))  # [blocks_out, blocks_in]
     return m.repeat_interleave(cols, 0).repeat_interleave(rows, 1)[:out, :inp]
 
@@ -154,7 +163,7 @@ class AnalogLinear(nn.Module):
 
     def _training_forward(self, x: torch.Tensor) -> torch.Tensor:
         t = self.training_spec
-        w_abs_max = _block_abs_max(self.weight.detach(), t.rows, t.cols)  # [out, in]
+        w_abs_max = _block_abs_max(self.weight.detach(), t.rows, t.cols, t.per_column)  # [out, in]
         w = self._transfer(t) * self.weight if self.mode == "tile_aware" else self.weight
         if t.sigma > 0:  # additive, detached: the gradient reaches W unchanged (straight-through)
             xi = torch.randn(w.shape, generator=t.generator, device=w.device, dtype=w.dtype)
@@ -326,6 +335,7 @@ def set_mode(model: nn.Module, mode, tile_cfg: Optional[TileConfig] = None, *, n
             generator=torch.Generator(device=device).manual_seed(seed),
             quantize_inputs=quantize_inputs, quantize_outputs=quantize_outputs, bits=p.bits,
             charge_per_unit=c.dv_v * c.t_slot_ns * pwm.n_max(p.bits), g_span_us=d.g_max_us - d.g_min_us,
+            per_column=c.weight_scaling == WeightScaling.column,
             g_max_us=d.g_max_us, adc_kind=a.kind, adc_bits=a.bits, adc_range_fs=a.range_fs,
             q_lsb_fc=adc.q_lsb_fc(a.i_ref_ua, a.f_adc_ghz), tau_cfg=tile_cfg if mode == "tile_aware" else None,
             tau_refresh_steps=tau_refresh_steps)

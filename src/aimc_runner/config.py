@@ -62,6 +62,11 @@ class AdcSides(Enum):
     south = "south"  # all columns read at the south edge (below the last row)
 
 
+class WeightScaling(Enum):
+    tile = "tile"  # one conductance scale per tile: max|W_block| -> g_max (spec 1)
+    column = "column"  # one scale per tile column: each column's max|W| -> g_max, digital gain per output
+
+
 class Placement(Enum):
     center = "center"  # a block with fewer rows than the tile occupies the middle rows
     top = "top"  # ... or the first rows (farthest from the south ADC)
@@ -249,6 +254,9 @@ class CircuitConfig:
     method: IrDropMethod = IrDropMethod.effective
     adc_sides: AdcSides = AdcSides.both
     placement: Placement = Placement.center
+    # Beyond the spec's per-tile scale: per-column scales use each column's full conductance range (more charge per
+    # column for the ADC; HWA noise relative to the column's max|W|). The digital periphery undoes each column's.
+    weight_scaling: WeightScaling = WeightScaling.tile
     segments: Optional[int] = None  # lump consecutive rows into this many segments (approximation); None: exact
 
     def __post_init__(self) -> None:

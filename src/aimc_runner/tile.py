@@ -11,8 +11,9 @@ model (programming noise, drift, 1/f: spec 6) once, and precomputes the tile's e
    (``method=effective``), or the slot-by-slot solve (``method=time_stepped``, also exact for floating idle rows);
 3. ns read noise (spec 5), sampled exactly per column: ``N(0, Σ_i (dv·t_slot·τ_ij·n_i)² σ_ij²)``;
 4. the ADC per column and window (spec 4), then the digital weighted sum of windows;
-5. back to weight units, ``y = Q̂ · r_in / (s · dv · t_slot · (2^(b-1) - 1))``, times the drift-compensation
-   gain, and digital accumulation of the partial sums of row-blocks.
+5. back to weight units, ``y = Q̂ · r_in / (s · dv · t_slot · (2^(b-1) - 1))`` (``s`` per tile, or per column with
+   ``circuit.weight_scaling=column``), times the drift-compensation gain, and digital accumulation of the partial
+   sums of row-blocks.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .circuit import adc as adc_mod
 from .circuit import pwm
 from .circuit.crossbar import column_charge_2d, effective_conductance_2d
 from .circuit.ladder import transfer_factors
-from .config import AdcKind, IrDropMethod, NoisePrecision, PwmMode, TileConfig
+from .config import AdcKind, IrDropMethod, NoisePrecision, PwmMode, TileConfig, WeightScaling
 from .device import pcm
 from .device.mapping import MappedBlock, map_block
 from .device.read_noise import noise_moments, sample_column_noise
@@ -57,6 +58,7 @@ class _Block:
     w_eff: torch.Tensor  # µS [n_in, n_out] on the used rows: τ ⊙ (G+ - G-), or the 2-D solve with row wires
     moments: Optional[torch.Tensor]  # [n_in, 3·n_out] read-noise GEMM operands
     gain: float  # digital drift-compensation gain
+    unit: float | torch.Tensor  # gain / s: weight units per µS, a float (per-tile scale) or [n_out] (per column)
 
 
 def block_slices(n: int, size: int) -> list[slice]:
@@ -107,7 +109,7 @@ class AnalogTileArray:
     def _program(self, w_blk: np.ndarray, inputs: slice, outputs: slice, rngs: ChipRngs) -> _Block:
         dev, circ = self.cfg.device, self.cfg.circuit
         mapped = map_block(w_blk, g_min_us=dev.g_min_us, g_max_us=dev.g_max_us, rows=circ.rows,
-                           placement=circ.placement)
+                           placement=circ.placement, per_column=circ.weight_scaling == WeightScaling.column)
         used = mapped.used
         g_pos, g_neg = mapped.g_pos.copy(), mapped.g_neg.copy()
         if dev.programming_noise:  # only the block's own cells are programmed; unused rows stay at 0 µS
@@ -141,7 +143,9 @@ class AnalogTileArray:
             reduced = dev.read_noise_precision == NoisePrecision.bfloat16
             moments = noise_moments(as_t(tau[used]), as_t((g_pos_t - g_neg_t)[used]),
                                     torch.bfloat16 if reduced else None)
-        return _Block(inputs, outputs, mapped, g_pos_t, g_neg_t, tau[used], as_t(w_eff), moments, gain)
+        # Weight units per µS of effective conductance, per output: the digital gain after the ADC (and drift).
+        unit = gain / mapped.scale if np.isscalar(mapped.scale) else as_t(gain / mapped.scale)
+        return _Block(inputs, outputs, mapped, g_pos_t, g_neg_t, tau[used], as_t(w_eff), moments, gain, unit)
 
     def _tau(self, g_pos: np.ndarray, g_neg: np.ndarray) -> np.ndarray:
         circ = self.cfg.circuit
@@ -162,7 +166,7 @@ class AnalogTileArray:
         """The weights the tile computes with (IR-drop, device state, drift gain), ``[out, in]``, weight units."""
         w = torch.zeros(self.out_features, self.in_features, dtype=self.dtype, device=self.device)
         for b in self.blocks:
-            w[b.outputs, b.inputs] = (b.w_eff * (b.gain / b.mapped.scale)).T
+            w[b.outputs, b.inputs] = (b.w_eff * b.unit).T
         return w
 
     # ------------------------------------------------------------------------------------------------------------
@@ -219,11 +223,15 @@ class AnalogTileArray:
                        if multi_window else [(n_blk, 1)])
             slots = (pwm.window_slots(cfg.pwm.bits, cfg.pwm.mode, cfg.pwm.split_low_bits)
                      if multi_window else [self.n_max])
-            to_weight_units = b.gain / (b.mapped.scale * self._charge_per_weight_unit())
+            to_weight_units = b.unit / self._charge_per_weight_unit()
             y_blk = y[:, b.outputs]
             for (durations, weight), window in zip(windows, slots):
                 q = self._window_charge(b, durations.to(self.dtype), generator if noisy else None, window)
-                y_blk.add_(q, alpha=weight * to_weight_units)  # digital weighted sum of windows and row-blocks
+                # The digital weighted sum of windows and row-blocks, in weight units.
+                if isinstance(to_weight_units, torch.Tensor):
+                    y_blk.addcmul_(q, to_weight_units, value=weight)
+                else:
+                    y_blk.add_(q, alpha=weight * to_weight_units)
         y.mul_(r)
         if self.output_gain is not None:
             y.mul_(self.output_gain)
@@ -293,7 +301,7 @@ def transfer_matrix(weight, cfg: TileConfig) -> torch.Tensor:
         for i in block_slices(w.shape[1], circ.rows):
             for o in block_slices(w.shape[0], circ.cols):
                 m = map_block(w[o, i].T, g_min_us=dev.g_min_us, g_max_us=dev.g_max_us, rows=circ.rows,
-                              placement=circ.placement)
+                              placement=circ.placement, per_column=circ.weight_scaling == WeightScaling.column)
                 t = transfer_factors(m.g_pos, m.g_neg, r_wire_ohm=circ.r_wire_ohm, adc_sides=circ.adc_sides,
                                      segments=circ.segments)
                 tau[o, i] = t[m.used].T

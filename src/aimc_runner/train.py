@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
-from .config import RunConfig, TrainMode
+from .config import RunConfig, TrainMode, WeightScaling
 from .atomic import atomic_dir, sha256_file, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,8 @@ ANALOG_TRAINING = (TrainMode.hwa, TrainMode.tile_aware)
 def tile_dependencies(run: RunConfig) -> Optional[dict]:
     """The parts of the tile that hardware-aware training depends on (and so the cache key), nothing more.
 
-    hwa: the block size (noise is relative to each block's max|W|), plus PWM/ADC settings when quantizing;
+    hwa: the block size (noise is relative to each block's max|W|) and a non-default weight scaling, plus PWM/ADC
+    settings when quantizing;
     tile_aware: also the circuit and conductance range that determine the IR-drop factors tau. Evaluation-only
     effects (read noise, drift, chip seeds) never enter, so one trained model serves every evaluation tile.
     """
@@ -102,6 +103,8 @@ def tile_dependencies(run: RunConfig) -> Optional[dict]:
         return None
     t, tr = run.tile, run.train
     deps: dict = {"rows": t.circuit.rows, "cols": t.circuit.cols}
+    if t.circuit.weight_scaling != WeightScaling.tile:  # noise relative to each column's max|W|; τ from its mapping
+        deps["weight_scaling"] = t.circuit.weight_scaling.value
     if tr.quantize_inputs or tr.quantize_outputs:
         deps["pwm"] = asdict(t.pwm)
     if tr.quantize_outputs:

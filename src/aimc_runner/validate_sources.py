@@ -10,7 +10,7 @@ signed pulse lengths ([rows] slots, 0 on rows that hold no weight).
   column read at the south edge (with ``adc_sides=both`` odd columns see it as their nearest row);
 * ``random``: G+ and G- drawn independently and uniformly in [g_min, g_max], pulse lengths uniform in
   [-n_max, n_max] (seeded): dense, signed, many distinct switching times;
-* ``layer``: a named analog layer of a model, mapped as the tile maps it (its first row-block, per-tile scale,
+* ``layer``: a named analog layer of a model, mapped as the tile maps it (its first row-block, its scale,
   ``placement``), driven by one token's input captured with a forward hook on real GLUE sentences and quantized
   with the tile's PWM (range: ``calibration_percentile`` of |x| over the captured tokens, or the token's abs-max
   for ``input_range=dynamic``).
@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .config import InputRange, ModelConfig, TaskConfig, TileConfig
+from .config import InputRange, ModelConfig, TaskConfig, TileConfig, WeightScaling
 
 
 class Source(Enum):
@@ -141,7 +141,8 @@ def layer_case(model_cfg: ModelConfig, task_cfg: TaskConfig, tile: TileConfig, *
     n_in = min(weight.shape[0], rows)
     d = tile.device
     mapped = map_block(weight[:n_in, :block_out], g_min_us=d.g_min_us, g_max_us=d.g_max_us, rows=rows,
-                       placement=tile.circuit.placement)
+                       placement=tile.circuit.placement,
+                       per_column=tile.circuit.weight_scaling == WeightScaling.column)
 
     split = data.eval[spec.eval_splits[0]]
     split = split.select(range(min(sentences, len(split))))
@@ -162,5 +163,5 @@ def layer_case(model_cfg: ModelConfig, task_cfg: TaskConfig, tile: TileConfig, *
     info = {"model": model_cfg.name, "layer": name, "layer_shape": [weight.shape[1], weight.shape[0]],
             "task": spec.name, "split": spec.eval_splits[0], "sentences": len(split), "tokens": len(n_all),
             "token": token, "r_in": float(r_in[token, 0]), "inputs_on_tile": n_in, "row_offset": mapped.row_offset,
-            "scale_us_per_unit": mapped.scale, "data_source": data.source, "model_path": loaded.path}
+            "scale_us_per_unit": np.asarray(mapped.scale).tolist(), "data_source": data.source, "model_path": loaded.path}
     return Case(mapped.g_pos[:, sel].copy(), mapped.g_neg[:, sel].copy(), n, n_in, info, (mapped.g_pos, mapped.g_neg))

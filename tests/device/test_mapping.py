@@ -24,6 +24,23 @@ def test_round_trip_and_conductance_equations():
     assert b.g_pos.dtype == np.float64 and b.g_pos.shape == (8, 3)
 
 
+def test_per_column_scaling_brings_every_column_to_g_max():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(6, 4)) * np.array([1.0, 10.0, 0.01, 0.0])  # very different column ranges, one all-zero
+    b = map_block(w, g_min_us=0.0, g_max_us=25.0, rows=8, per_column=True)
+    col_max = np.abs(w).max(axis=0)
+    np.testing.assert_allclose(b.scale[:3], 25.0 / col_max[:3], rtol=1e-15)
+    assert b.scale[3] == 25.0  # all-zero column: the span, no division by zero
+    u = b.used
+    np.testing.assert_allclose(np.maximum(b.g_pos[u], b.g_neg[u]).max(axis=0)[:3], 25.0, rtol=1e-15)
+    np.testing.assert_allclose(read_back(b), w, rtol=1e-12, atol=1e-14)
+    # One column: the per-tile and per-column mappings are the same.
+    one = map_block(w[:, :1], g_min_us=0.0, g_max_us=25.0, rows=8, per_column=True)
+    ref = map_block(w[:, :1], g_min_us=0.0, g_max_us=25.0, rows=8)
+    np.testing.assert_array_equal(one.g_pos, ref.g_pos)
+    assert float(one.scale[0]) == ref.scale
+
+
 def test_placement_center_and_top_unused_rows_are_zero_conductance():
     w = np.ones((3, 2))
     center = map_block(w, g_min_us=0.5, g_max_us=25.0, rows=8)

@@ -8,6 +8,10 @@ conductance arrays on the same columns, scaled per tile so that the largest weig
     G- = s·max(-W, 0) + g_min                µS
     W  = (G+ - G-) / s                       (read back)
 
+``per_column=True`` (``tile.circuit.weight_scaling=column``, beyond the spec) gives every column its own
+``s_j = (g_max - g_min) / max_i |W_ij|``, so each column's largest weight reaches ``g_max``; the digital periphery
+divides output ``j`` by ``s_j``.
+
 A block with fewer inputs than the tile has rows sits in the middle rows (``center``) or the first rows (``top``);
 the remaining rows hold zero-conductance cells (0 µS for both devices): they carry no current but still lengthen
 the column wire, which matters for IR-drop.
@@ -34,8 +38,9 @@ class MappedBlock:
     ----------
     g_pos, g_neg : np.ndarray
         float64 ``[rows, out]``, µS. Rows outside ``used`` are 0 µS (zero-conductance cells).
-    scale : float
-        ``s`` in µS per weight unit; the digital output is divided by it.
+    scale : float or np.ndarray
+        ``s`` in µS per weight unit (a float; float64 ``[out]`` per column with ``per_column``); the digital
+        output is divided by it.
     row_offset : int
         First tile row holding the block.
     n_in : int
@@ -44,7 +49,7 @@ class MappedBlock:
 
     g_pos: np.ndarray
     g_neg: np.ndarray
-    scale: float
+    scale: float | np.ndarray
     row_offset: int
     n_in: int
 
@@ -78,6 +83,7 @@ def map_block(
     g_max_us: float,
     rows: int,
     placement: Any = "center",
+    per_column: bool = False,
 ) -> MappedBlock:
     """Map a weight block onto a tile's differential conductance pairs.
 
@@ -91,13 +97,16 @@ def map_block(
         Physical rows of the tile.
     placement : {"center", "top"} or ``config.Placement``
         ``center``: the block starts at row ``(rows - in) // 2``; ``top``: at row 0 (farthest from a south ADC).
+    per_column : bool
+        One scale per column (``s_j = (g_max - g_min)/max_i|W_ij|``) instead of one per tile.
 
     Returns
     -------
     MappedBlock
         ``G+ = s·max(W,0) + g_min`` and ``G- = s·max(-W,0) + g_min`` on the used rows, 0 µS elsewhere, with
-        ``s = (g_max - g_min)/max|W|``. For an all-zero block ``s = g_max - g_min`` (as if ``max|W| = 1``): any
-        finite scale reads back zeros, and this one keeps the digital rescaling free of division by zero.
+        ``s = (g_max - g_min)/max|W|``. For an all-zero block (column, with ``per_column``) ``s = g_max - g_min``
+        (as if ``max|W| = 1``): any finite scale reads back zeros, and this one keeps the digital rescaling free of
+        division by zero.
 
     Raises
     ------
@@ -122,9 +131,13 @@ def map_block(
     if placement not in _PLACEMENTS:
         raise ValueError(f"`placement` must be one of {_PLACEMENTS}, got {placement!r}")
 
-    w_abs_max = float(np.max(np.abs(w)))
     g_span = g_max_us - g_min_us
-    scale = g_span / w_abs_max if w_abs_max > 0 else g_span
+    if per_column:
+        col_max = np.max(np.abs(w), axis=0)  # [out]
+        scale = np.where(col_max > 0, g_span / np.where(col_max > 0, col_max, 1.0), g_span)
+    else:
+        w_abs_max = float(np.max(np.abs(w)))
+        scale = float(g_span / w_abs_max) if w_abs_max > 0 else float(g_span)
 
     row_offset = (rows - n_in) // 2 if placement == "center" else 0
     used = slice(row_offset, row_offset + n_in)
@@ -135,7 +148,7 @@ def map_block(
     # The largest |W| maps to exactly g_max; guard the last ulp so later range checks never see g_max + eps.
     np.minimum(g_pos[used], g_max_us, out=g_pos[used])
     np.minimum(g_neg[used], g_max_us, out=g_neg[used])
-    return MappedBlock(g_pos=g_pos, g_neg=g_neg, scale=float(scale), row_offset=row_offset, n_in=n_in)
+    return MappedBlock(g_pos=g_pos, g_neg=g_neg, scale=scale, row_offset=row_offset, n_in=n_in)
 
 
 def read_back(block: MappedBlock) -> np.ndarray:
