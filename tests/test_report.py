@@ -187,8 +187,8 @@ def test_recovery_is_stated_as_a_share_of_the_loss_each_preset_causes(grid, tmp_
     assert run(grid, "--out", tmp_path / "out") == 0
     md = (tmp_path / "out" / "table.md").read_text()
     # fp: 91 on ideal, 81 under adc -> a 10-point loss; hwa under adc 85.5 wins back 4.5 points of it.
-    assert "- adc: hwa − fp = +4.50 (45% of the 10.00-point loss of fp vs ideal)" in md
-    assert "- read_noise: hwa − fp = -1.00 (-33% of the 3.00-point loss of fp vs ideal)" in md
+    assert "- adc: hwa − fp = +4.50 (recovers 45% of the 10.00-point loss of fp vs ideal)" in md
+    assert "- read_noise: hwa − fp = -1.00 (adds 33% to the 3.00-point loss of fp vs ideal)" in md
     assert "- ideal: hwa − fp = -2.00\n" in md
 
 

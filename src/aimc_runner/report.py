@@ -104,6 +104,11 @@ def render_markdown(tables: Tables, n_runs: int, code_lines: list[str], mixed: b
 MEANINGFUL_LOSS = 0.02
 
 
+def _share(change: float, loss: float) -> str:
+    """A training mode's change from fp as a share of fp's loss: "recovers 45% of" or "adds 33% to"."""
+    return f"recovers {change / loss:.0%} of" if change >= 0 else f"adds {-change / loss:.0%} to"
+
+
 def _recovery(groups: list[Group], fields: list[str]) -> list[str]:
     """Per preset (and varying fields), hwa − fp and tile_aware − fp of the headline metric, in points."""
     split, metric = headline(groups[0])
@@ -115,7 +120,7 @@ def _recovery(groups: list[Group], fields: list[str]) -> list[str]:
         means = {g.train: g.stats[(split, metric)][0] for g in gs}
         loss = digital.get(gs[0].model, float("nan")) - means.get("fp", float("nan"))
         diffs = [f"{mode} − fp = {100 * (means[mode] - means['fp']):+.2f}"
-                 + (f" ({(means[mode] - means['fp']) / loss:.0%} of the {100 * loss:.2f}-point loss of fp vs ideal)"
+                 + (f" ({_share(means[mode] - means['fp'], loss)} the {100 * loss:.2f}-point loss of fp vs ideal)"
                     if loss >= MEANINGFUL_LOSS and gs[0].tile != "ideal" else "")
                  for mode in ("hwa", "tile_aware") if mode in means and "fp" in means]
         if diffs:
