@@ -91,7 +91,7 @@ OutputCalibration = Enum("OutputCalibration", [(n, n) for n in ("none", "global"
 
 class NoisePrecision(Enum):
     float32 = "float32"  # the read-noise variance GEMM in the MVM's dtype (float32 for models): exact to round-off
-    bfloat16 = "bfloat16"  # bfloat16 operands: std within 0.4 % (see device/read_noise.py); fast on bf16 hardware
+    bfloat16 = "bfloat16"  # bfloat16 operands: std within 0.3 % (see device/read_noise.py); fast on bf16 hardware
 
 
 class InputRange(Enum):

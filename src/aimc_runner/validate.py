@@ -61,11 +61,12 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import results
 from .atomic import write_json_atomic, write_text_atomic
+from .circuit import pwm
 from .circuit.crossbar import column_charge_2d
 from .circuit.ladder import column_charge
 from .circuit.spice import SpiceError, SpiceRun, ngspice_available, run_netlist, write_netlist
 from .config import AdcSides, IdleRows, ModelConfig, TaskConfig, TileConfig, _require, register_configs
-from .validate_sources import BadInput, Case, Source, layer_case, n_max, pattern, row_probe
+from .validate_sources import BadInput, Case, Source, layer_case, pattern, row_probe
 
 log = logging.getLogger("aimc_runner.validate")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -273,7 +274,7 @@ def run_validation(cfg: ValidateConfig, out_dir: Path) -> dict:
         raise BadInput(f"`{cfg.ngspice}` not found: install the Debian package `ngspice` (sudo apt-get install "
                        "ngspice), or set ngspice=/path/to/ngspice")
     out_dir = Path(out_dir)
-    circ, top = cfg.tile.circuit, n_max(cfg.tile.pwm.bits)
+    circ, top = cfg.tile.circuit, pwm.n_max(cfg.tile.pwm.bits)
     sides = circ.adc_sides.value
     case = build_case(cfg)
     rows, cols = case.g_pos.shape

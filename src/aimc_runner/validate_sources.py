@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .circuit import pwm
 from .config import InputRange, ModelConfig, TaskConfig, TileConfig, WeightScaling
 
 
@@ -49,13 +50,9 @@ class Case:
     g_tile: Optional[tuple] = None  # layer: (g_pos, g_neg) [rows, tile columns] µS, all columns of its first tile
 
 
-def n_max(bits: int) -> int:
-    return (1 << (bits - 1)) - 1
-
-
 def pattern(source: Source, rows: int, cols: int, tile: TileConfig, seed: int) -> Case:
     """A synthetic case on ``rows`` × ``cols`` cells (all rows hold weights)."""
-    d, top = tile.device, n_max(tile.pwm.bits)
+    d, top = tile.device, pwm.n_max(tile.pwm.bits)
     if source == Source.random:
         rng = np.random.default_rng(seed)
         gp = rng.uniform(d.g_min_us, d.g_max_us, (rows, cols))
@@ -122,7 +119,6 @@ def layer_case(model_cfg: ModelConfig, task_cfg: TaskConfig, tile: TileConfig, *
                token: Optional[int], rows: int, cols: int, column_offset: int, seed: int) -> Case:
     """A real layer's first row-block on a ``rows``-row tile, driven by one captured token (see module doc)."""
     from . import models, tasks  # torch and transformers: only for this source
-    from .circuit import pwm
     from .device.mapping import map_block
 
     spec = tasks.TASKS[task_cfg.name.value]
