@@ -57,8 +57,8 @@ class _Block:
     tau: np.ndarray  # [n_in, n_out] transfer factors on the used rows (1 without IR-drop)
     w_eff: torch.Tensor  # µS [n_in, n_out] on the used rows: τ ⊙ (G+ - G-), or the 2-D solve with row wires
     moments: Optional[torch.Tensor]  # [n_in, 3·n_out] read-noise GEMM operands
-    gain: float  # digital drift-compensation gain
-    unit: float | torch.Tensor  # gain / s: weight units per µS, a float (per-tile scale) or [n_out] (per column)
+    unit: float | torch.Tensor  # gain / s: weight units per µS (drift-compensation gain over the scale), a float
+    # (per-tile scale) or [n_out] (per column)
 
 
 def block_slices(n: int, size: int) -> list[slice]:
@@ -145,7 +145,7 @@ class AnalogTileArray:
                                     torch.bfloat16 if reduced else None)
         # Weight units per µS of effective conductance, per output: the digital gain after the ADC (and drift).
         unit = gain / mapped.scale if np.isscalar(mapped.scale) else as_t(gain / mapped.scale)
-        return _Block(inputs, outputs, mapped, g_pos_t, g_neg_t, tau[used], as_t(w_eff), moments, gain, unit)
+        return _Block(inputs, outputs, mapped, g_pos_t, g_neg_t, tau[used], as_t(w_eff), moments, unit)
 
     def _tau(self, g_pos: np.ndarray, g_neg: np.ndarray) -> np.ndarray:
         circ = self.cfg.circuit
